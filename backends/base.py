@@ -1,0 +1,49 @@
+"""Backend protocol and registry."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import pandas as pd
+
+from synergai.errors import ConfigError
+from synergai.policy import Policy
+from synergai.profile import PerformanceProfile
+from synergai.testbed import Testbed
+from synergai.workload import JobStream
+
+
+@dataclass
+class RunResult:
+    policy: str
+    jobs: pd.DataFrame  # columns: sim.engine.JOB_COLUMNS
+    decisions: pd.DataFrame  # sim_ms, jobs, overhead_us
+    nodes: pd.DataFrame
+    horizon_ms: float
+
+
+class Backend(Protocol):
+    name: str
+
+    def run(self, testbed: Testbed, profile: PerformanceProfile, policy: Policy, stream: JobStream,
+            seed: int, progress: bool = False) -> RunResult: ...
+
+
+_BACKENDS: dict[str, Callable[[], Backend]] = {}
+
+
+def register_backend(name: str):
+    def deco(factory):
+        _BACKENDS[name] = factory
+        return factory
+
+    return deco
+
+
+def get_backend(name: str) -> Backend:
+    from . import sim_backend  # noqa: F401  (registers "sim")
+
+    if name not in _BACKENDS:
+        raise ConfigError("backend.name", f"unknown backend {name!r}; available: {', '.join(sorted(_BACKENDS))}")
+    return _BACKENDS[name]()

@@ -1,0 +1,1 @@
+"""Experiment drivers: the Hydra CLI (``synergai``), figures and benchmarks."""

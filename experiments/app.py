@@ -1,0 +1,121 @@
+"""``synergai``: the Hydra command-line app.
+
+``synergai`` runs the default experiment; ``synergai -m workload.load=0.5,0.9 policy=greedy,random`` sweeps.
+Every invalid value ends with one line ``synergai: error: <key>: <problem>`` and exit code 2, before any
+run starts: overrides are composed and validated up front (each sweep value once), then Hydra runs.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+_FLAGS_WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--experimental-rerun",
+                     "--package", "-p", "--info", "-i"}
+
+
+def _fail(msg: str) -> None:
+    print(f"synergai: error: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _override_args(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in _FLAGS_WITH_VALUE:
+            skip = True
+            continue
+        if a.startswith("-"):
+            continue
+        out.append(a)
+    return out
+
+
+def _override_variants(overrides: list[str]) -> list[list[str]]:
+    """One override list per sweep value (others at their first value): validates each value once."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    base, variants = [], []
+    for o in parsed:
+        if o.is_sweep_override():
+            vals = [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()]
+        else:
+            vals = [o.input_line]
+        base.append(vals[0])
+        variants.append(vals)
+    out = [base]
+    for i, vals in enumerate(variants):
+        for v in vals[1:]:
+            out.append(base[:i] + [v] + base[i + 1:])
+    return out
+
+
+def precheck(argv: list[str]) -> None:
+    """Compose and validate the config for every sweep value; one-line error and exit 2 on any problem."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from synergai.errors import SynergAIError
+
+    from .runner import prepare
+
+    overrides = [a for a in _override_args(argv) if not a.startswith("hydra.") and not a.startswith("hydra/")]
+    try:
+        variants = _override_variants(overrides)
+    except Exception as exc:  # hydra's grammar errors
+        _fail(f"cannot parse overrides: {str(exc).splitlines()[0]}")
+    for ov in variants:
+        GlobalHydra.instance().clear()
+        try:
+            with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+                cfg = compose(config_name="config", overrides=ov)
+        except Exception as exc:
+            _fail(" ".join(str(exc).split("\n\n")[0].split()))
+        finally:
+            GlobalHydra.instance().clear()
+        try:
+            prepare(OmegaConf.to_container(cfg, resolve=True))
+        except SynergAIError as exc:
+            _fail(str(exc))
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    if not any(a in ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--shell-completion", "-sc")
+               for a in argv):
+        precheck(argv)
+    _hydra_main()
+
+
+def _hydra_main():
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import DictConfig, OmegaConf
+
+    from synergai.errors import SynergAIError
+
+    from .runner import format_summary, run_experiment
+
+    @hydra.main(version_base=None, config_path=str(CONFIG_DIR), config_name="config")
+    def app(cfg: DictConfig) -> float:
+        out = Path(HydraConfig.get().runtime.output_dir)
+        try:
+            res = run_experiment(OmegaConf.to_container(cfg, resolve=True), out)
+        except SynergAIError as exc:
+            _fail(str(exc))
+        print("\nsteady state (first/last 10% of arrivals excluded):")
+        print(format_summary(res.summary))
+        print(f"\noutputs: {out}")
+        s = res.summary[res.summary["window"] == "steady"]
+        return float(s["violation_rate"].min())
+
+    app()
+
+
+if __name__ == "__main__":
+    main()

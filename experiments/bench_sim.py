@@ -1,0 +1,107 @@
+"""Benchmark: simulator throughput (jobs/s of wall time) against a bare SimPy loop on the same stream.
+
+    python -m experiments.bench_sim --jobs 1000000 --reps 3
+
+Both run in this process on the same job stream (default testbed and workload, greedy policy). The bare
+loop is the floor cost of SimPy itself: one process per job that requests a ``simpy.Resource`` of the node
+the simulator chose and holds it for the service time the simulator sampled, nothing else. Runs alternate
+(ours, bare, ours, bare, ...) so machine load hits both alike; medians and per-pair ratios are printed,
+together with the load average. Not a test: it asserts nothing, it measures.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import time
+
+import simpy
+
+from experiments.runner import make_stream, prepare
+from sim.engine import Simulation
+from synergai.policy import make_policy
+
+
+def load_config(overrides: list[str]) -> dict:
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from experiments.app import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        return OmegaConf.to_container(compose(config_name="config", overrides=overrides), resolve=True)
+
+
+def run_ours(p, stream, policy_name):
+    sim = Simulation(p.testbed, p.profile, make_policy(policy_name), stream, seed=p.seed)
+    gc.collect()
+    t0 = time.perf_counter()
+    sim.env.process(sim._arrivals())
+    sim.env.run()
+    t_loop = time.perf_counter() - t0
+    res = sim._result()
+    t_all = time.perf_counter() - t0
+    return t_loop, t_all, res
+
+
+def run_bare(arrivals, nodes, services, capacities):
+    env = simpy.Environment()
+    res = [simpy.Resource(env, capacity=max(1, c)) for c in capacities]
+
+    def job(r, svc):
+        with r.request() as req:
+            yield req
+            yield env.timeout(svc)
+
+    def source():
+        for t, n, s in zip(arrivals, nodes, services):
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            env.process(job(res[n], s))
+
+    gc.collect()
+    t0 = time.perf_counter()
+    env.process(source())
+    env.run()
+    return time.perf_counter() - t0
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--jobs", type=int, default=1_000_000)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--policy", default="greedy")
+    ap.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. workload.load=0.6")
+    a = ap.parse_args(argv)
+    cfg = load_config([f"workload.n_jobs={a.jobs}", f"policy={a.policy}", *a.overrides])
+    p = prepare(cfg)
+    stream = make_stream(p)
+    print(f"{a.jobs} jobs, policy {a.policy}, testbed {p.testbed.name} ({len(p.testbed.nodes)} nodes), "
+          f"load avg before {os.getloadavg()}, {os.cpu_count()} CPUs")
+    ours, ours_all, bare = [], [], []
+    for rep in range(a.reps):
+        t_loop, t_all, res = run_ours(p, stream, a.policy)
+        done = res.jobs[res.jobs["status"] == "completed"]
+        index = {n.name: i for i, n in enumerate(p.testbed.nodes)}
+        caps = []
+        for n in p.testbed.nodes:  # one resource per node, sized by the pool the jobs used
+            caps.append(n.accel_slots if n.accel_slots else n.cpu_cores)
+        t_bare = run_bare(done["start_ms"].tolist(), [index[x] for x in done["node"]],
+                          done["service_ms"].tolist(), caps)
+        del res, done
+        ours.append(a.jobs / t_loop)
+        ours_all.append(a.jobs / t_all)
+        bare.append(a.jobs / t_bare)
+        print(f"rep {rep + 1}: simulator {ours[-1]:,.0f} jobs/s (loop), {ours_all[-1]:,.0f} jobs/s (incl. results "
+              f"table); bare SimPy {bare[-1]:,.0f} jobs/s; ratio {ours[-1] / bare[-1]:.2f} "
+              f"(incl. table {ours_all[-1] / bare[-1]:.2f}); load avg {os.getloadavg()[0]:.2f}")
+    ratios = [o / b for o, b in zip(ours, bare)]
+    ratios_all = [o / b for o, b in zip(ours_all, bare)]
+    print(f"median: simulator {statistics.median(ours):,.0f} jobs/s, incl. table {statistics.median(ours_all):,.0f}"
+          f" jobs/s, bare SimPy {statistics.median(bare):,.0f} jobs/s; ratio {statistics.median(ratios):.2f} "
+          f"(incl. table {statistics.median(ratios_all):.2f}); load avg after {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()

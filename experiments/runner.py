@@ -1,0 +1,155 @@
+"""Turn a composed config into runs: load traces, build the testbed and workload, run every policy, write outputs.
+
+Kept free of Hydra so tests and notebooks can call ``run_experiment`` with a plain dict.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from backends import get_backend
+from synergai.errors import ConfigError, SynergAIError
+from synergai.metrics import SUMMARY_COLUMNS, node_utilization, summarize
+from synergai.policy import make_policy
+from synergai.profile import PerformanceProfile
+from synergai.testbed import Testbed, testbed_from_dict
+from synergai.workload import JobStream, WorkloadSpec, generate
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def project_path(p: str | Path) -> Path:
+    """Relative paths in configs are relative to the project root, wherever the command runs."""
+    p = Path(p)
+    return p if p.is_absolute() else PROJECT_ROOT / p
+
+
+@dataclass
+class Prepared:
+    profile: PerformanceProfile
+    testbed: Testbed
+    spec: WorkloadSpec
+    policies: list[tuple[str, dict]]
+    backend: Any
+    seed: int
+
+
+def prepare(cfg: Mapping[str, Any]) -> Prepared:
+    """Validate everything before any run starts; raises SynergAIError with the offending key."""
+    seed = cfg.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError("seed", f"must be an integer >= 0, got {seed!r}")
+    exp = cfg.get("experiment", {})
+    tdir = project_path(exp.get("traces_dir", "traces"))
+    if not tdir.is_dir():
+        raise ConfigError("experiment.traces_dir", f"{tdir}: directory not found")
+    profile = PerformanceProfile.from_dir(tdir)
+    testbed = testbed_from_dict(cfg["cluster"])
+    spec = workload_spec(cfg["workload"])
+    spec.validate(profile)
+    pol = cfg.get("policy", {})
+    names = list(pol.get("names") or [])
+    if not names:
+        raise ConfigError("policy.names", "no policy selected")
+    params = dict(pol.get("params") or {})
+    policies = []
+    for n in names:
+        p = dict(params.get(n) or {})
+        make_policy(n, **p)  # fail now on unknown names / parameters
+        policies.append((n, p))
+    for k in ("warmup_fraction", "cooldown_fraction"):
+        v = exp.get(k, 0.1)
+        if not (isinstance(v, (int, float)) and 0 <= v < 0.5):
+            raise ConfigError(f"experiment.{k}", f"must be in [0, 0.5), got {v!r}")
+    backend = get_backend(cfg.get("backend", {}).get("name", "sim"))
+    return Prepared(profile, testbed, spec, policies, backend, seed)
+
+
+def workload_spec(w: Mapping[str, Any]) -> WorkloadSpec:
+    known = {f.name for f in fields(WorkloadSpec)}
+    for k in w:
+        if k not in known:
+            raise ConfigError(f"workload.{k}", f"unknown key (known: {', '.join(sorted(known))})")
+    kw = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in w.items()}
+    for k in ("load", "rate_per_s", "qos_multiplier", "private_fraction", "on_s", "off_s", "off_rate_fraction",
+              "replay_unit_s"):
+        v = kw.get(k)
+        if v is not None and not isinstance(v, dict) and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise ConfigError(f"workload.{k}", f"must be a number, got {v!r}")
+    if kw.get("replay_path"):
+        kw["replay_path"] = str(project_path(kw["replay_path"]))
+    if kw.get("origins") is not None:
+        kw["origins"] = list(kw["origins"])
+    return WorkloadSpec(**kw)
+
+
+def make_stream(p: Prepared) -> JobStream:
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(p.seed, spawn_key=(0,))))
+    return generate(p.spec, p.profile, p.testbed.nodes, p.testbed.network, rng)
+
+
+@dataclass
+class ExperimentResult:
+    summary: pd.DataFrame
+    jobs: pd.DataFrame
+    nodes: pd.DataFrame
+    decisions: pd.DataFrame
+
+
+def run_experiment(cfg: Mapping[str, Any], out_dir: str | Path | None = None, log=print) -> ExperimentResult:
+    p = prepare(cfg)
+    exp = cfg.get("experiment", {})
+    stream = make_stream(p)
+    log(f"testbed {p.testbed.name}: {len(p.testbed.nodes)} nodes; {len(stream)} jobs "
+        f"({p.spec.arrival}); QoS targets ms: " + ", ".join(f"{m}={q:.2f}" for m, q in stream.qos_ms.items()))
+    summaries, jobs, nodes, decisions = [], [], [], []
+    for name, params in p.policies:
+        policy = make_policy(name, **params)
+        r = p.backend.run(p.testbed, p.profile, policy, stream, p.seed, progress=bool(exp.get("progress", False)))
+        summaries += summarize(name, r.jobs, r.decisions, exp.get("warmup_fraction", 0.1),
+                               exp.get("cooldown_fraction", 0.1))
+        jobs.append(r.jobs.assign(policy=name))
+        nodes.append(node_utilization(r.nodes, r.horizon_ms).assign(policy=name))
+        decisions.append(r.decisions.assign(policy=name))
+        s = summaries[-2]
+        log(f"  {name:<18} violations {s['violation_rate']:6.1%}  p99 {s['p99_latency_ms']:9.2f} ms  "
+            f"failed {s['failed']}")
+    res = ExperimentResult(pd.DataFrame(summaries, columns=SUMMARY_COLUMNS), pd.concat(jobs, ignore_index=True),
+                           pd.concat(nodes, ignore_index=True), pd.concat(decisions, ignore_index=True))
+    if out_dir is not None:
+        write_outputs(res, Path(out_dir), exp)
+    return res
+
+
+def write_outputs(res: ExperimentResult, out: Path, exp: Mapping[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    res.summary.to_csv(out / "summary.csv", index=False)
+    res.nodes.to_csv(out / "nodes.csv", index=False)
+    if exp.get("write_jobs", True):
+        res.jobs.to_csv(out / "jobs.csv.gz", index=False)
+    if exp.get("figure", True):
+        from .plots import comparison_figure
+
+        comparison_figure(res.summary, res.jobs, out / "comparison.png")
+
+
+def format_summary(summary: pd.DataFrame, window: str = "steady") -> str:
+    s = summary[summary["window"] == window]
+    cols = {"policy": "policy", "violation_rate": "viol %", "mean_excess_ms": "excess ms",
+            "p50_latency_ms": "p50 ms", "p95_latency_ms": "p95 ms", "p99_latency_ms": "p99 ms",
+            "throughput_jobs_per_s": "jobs/s", "edge_share": "edge %", "edge_energy_j": "edge J",
+            "failed": "failed", "overhead_p50_us": "ovh p50 us", "overhead_p99_us": "ovh p99 us"}
+    t = s[list(cols)].rename(columns=cols).copy()
+    t["viol %"] *= 100
+    t["edge %"] *= 100
+    return t.to_string(index=False, float_format=lambda v: f"{v:.2f}" if math.isfinite(v) else "-")
+
+
+__all__ = ["ExperimentResult", "Prepared", "SynergAIError", "format_summary", "make_stream", "prepare",
+           "project_path", "run_experiment", "workload_spec"]

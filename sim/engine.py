@@ -1,0 +1,308 @@
+"""The simulator: nodes with resource pools and FIFO queues, a network, and the job lifecycle.
+
+Lifecycle of a job (simulated time in ms):
+arrive -> policy decides (zero simulated time; wall time measured) -> transfer input -> wait in the node's
+queue for its pool -> run ceil(queries / batch) calls, each a service time sampled from the profile -> done.
+Every job ends as ``completed`` or ``failed`` with a reason.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from synergai.cluster import ClusterView
+from synergai.domain import ACCEL, CPU, Completion, Job
+from synergai.policy import Policy
+from synergai.profile import PerformanceProfile, ProfileEntry
+from synergai.testbed import Testbed
+from synergai.workload import JobStream
+
+JOB_COLUMNS = (
+    "job_id", "model", "origin_site", "private", "queries", "qos_ms", "arrival_ms", "decision_ms", "node",
+    "device_type", "tier", "engine", "precision", "batch", "threads", "power_mode", "predicted_latency_ms",
+    "transfer_ms", "start_ms", "finish_ms", "wait_ms", "service_ms", "latency_ms", "violated", "excess_ms",
+    "energy_mj", "status", "reason",
+)
+_SAMPLE_BLOCK = 4096
+
+
+class Pool:
+    """One resource pool of a node (CPU cores or accelerator slots) with a strict FIFO queue."""
+
+    __slots__ = ("capacity", "free", "queue", "busy_unit_ms")
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.free = capacity
+        self.queue: deque[_Run] = deque()
+        self.busy_unit_ms = 0.0
+
+    def release(self, units: int) -> None:
+        self.free += units
+        q = self.queue
+        while q and q[0].units <= self.free:
+            run = q.popleft()
+            self.free -= run.units
+            run.start()
+
+
+class _Run:
+    """One placed job moving through transfer -> queue -> service, as a chain of event callbacks.
+
+    Callbacks rather than one SimPy process per job: a process costs two extra events (its start and its
+    end), which for a million jobs is most of the simulator's time. The steps are the same.
+    """
+
+    __slots__ = ("sim", "job", "pl", "i", "entry", "units", "pool", "t_dec", "transfer", "t_start", "svc")
+
+    def __init__(self, sim, job, pl, i, entry, pool, t_dec, transfer):
+        self.sim, self.job, self.pl, self.i, self.entry = sim, job, pl, i, entry
+        self.units, self.pool, self.t_dec, self.transfer = entry.units, pool, t_dec, transfer
+        sim.env.timeout(transfer).callbacks.append(self.arrived)
+
+    def arrived(self, _ev):
+        pool = self.pool
+        if pool.free >= self.units and not pool.queue:
+            pool.free -= self.units
+            self.start()
+        else:
+            pool.queue.append(self)
+
+    def start(self):
+        sim = self.sim
+        self.t_start = sim.env.now
+        self.svc = svc = sim.sampler.draw(self.entry, self.entry.calls(self.job.queries))
+        sim.env.timeout(svc).callbacks.append(self.finished)
+
+    def finished(self, ev):
+        sim = self.sim
+        finish = sim.env.now
+        svc = self.svc
+        self.pool.busy_unit_ms += self.units * svc
+        self.pool.release(self.units)
+        sim.view.on_clock(finish)
+        sim.view.on_completed(self.job.id)
+        if sim._observes:
+            sim.policy.observe(Completion(self.job.id, self.pl.node, self.pl.config, finish, svc))
+        sim.records.append((self.job, self.i, self.entry, self.pl.predicted_latency_ms, self.t_dec, self.transfer,
+                            self.t_start, finish, svc, "completed", ""))
+
+
+class ServiceSampler:
+    """Per-entry buffered service-time streams: entry i always draws the same sequence for a seed."""
+
+    def __init__(self, profile: PerformanceProfile, seed: int):
+        self.profile, self.seed = profile, seed
+        self._rngs: dict[int, np.random.Generator] = {}
+        self._bufs: dict[int, list] = {}
+
+    def draw(self, entry: ProfileEntry, calls: int) -> float:
+        i = entry.index
+        buf = self._bufs.get(i)
+        if buf is None:
+            self._rngs[i] = np.random.Generator(np.random.PCG64(np.random.SeedSequence(self.seed, spawn_key=(1, i))))
+            buf = self._bufs[i] = [np.empty(0), 0]
+        total = 0.0
+        for _ in range(calls):
+            arr, pos = buf
+            if pos >= len(arr):
+                arr = buf[0] = entry.dist.sample(self._rngs[i], _SAMPLE_BLOCK).tolist()
+                pos = 0
+            total += arr[pos]
+            buf[1] = pos + 1
+        return total
+
+
+@dataclass
+class SimResult:
+    jobs: pd.DataFrame  # one row per job, deterministic for a seed
+    decisions: pd.DataFrame  # one row per policy call: wall-clock overhead (not deterministic)
+    nodes: pd.DataFrame  # per node: busy unit-ms per pool, capacity
+    horizon_ms: float
+    policy: str
+
+
+class Simulation:
+    def __init__(self, testbed: Testbed, profile: PerformanceProfile, policy: Policy, stream: JobStream,
+                 seed: int = 0, progress: bool = False):
+        self.testbed, self.profile, self.policy, self.stream = testbed, profile, policy, stream
+        self.env = simpy.Environment()
+        self.view = ClusterView(testbed.nodes)
+        self.pools = [{CPU: Pool(n.cpu_cores), ACCEL: Pool(n.accel_slots)} for n in testbed.nodes]
+        self.sampler = ServiceSampler(profile, seed)
+        self.records: list[tuple] = []
+        self.calls: list[tuple[float, int, int]] = []  # (sim time, jobs in call, wall ns)
+        self.progress = progress
+        self._pending: list[Job] = []
+        self._observes = type(policy).observe is not Policy.observe
+        self._routes = {}
+        net = testbed.network
+        for o in stream.origins:
+            for i, n in enumerate(testbed.nodes):
+                r = net.route(o, n.site)
+                self._routes[o, i] = r
+        policy.prepare(profile, testbed.nodes, testbed.network,
+                       np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(2,)))))
+
+    # ---------------------------------------------------------------- processes
+    def run(self) -> SimResult:
+        self.env.process(self._arrivals())
+        self.env.run()
+        return self._result()
+
+    def _arrivals(self):
+        env, s = self.env, self.stream
+        arrival = s.arrival_ms.tolist()
+        model_idx, origin_idx, private = s.model_idx.tolist(), s.origin_idx.tolist(), s.private.tolist()
+        models, origins = s.models, s.origins
+        qos = [s.qos_ms[m] for m in models]
+        nbytes = [s.input_bytes[m] for m in models]
+        window = self.policy.window_ms
+        bar = _progress(len(arrival)) if self.progress else None
+        tick = max(1, len(arrival) // 200)
+        for i, t in enumerate(arrival):
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            m = model_idx[i]
+            job = Job(i, models[m], qos[m], origins[origin_idx[i]], t, s.queries, nbytes[m], private[i])
+            if window > 0:
+                if not self._pending:
+                    flush_at = (math.floor(env.now / window) + 1) * window
+                    env.timeout(flush_at - env.now).callbacks.append(self._flush)
+                self._pending.append(job)
+            else:
+                self._decide((job,))
+            if bar is not None and i % tick == 0:
+                bar.update(tick if i else 1)
+        if bar is not None:
+            bar.close()
+
+    def _flush(self, _event):
+        jobs, self._pending = self._pending, []
+        self._decide(jobs)
+
+    def _decide(self, jobs):
+        env, view = self.env, self.view
+        now = env.now
+        view.on_clock(now)
+        t0 = time.perf_counter_ns()
+        placements = self.policy.schedule(jobs, view)
+        self.calls.append((now, len(jobs), time.perf_counter_ns() - t0))
+        if len(placements) != len(jobs):
+            raise RuntimeError(f"policy {self.policy.name} returned {len(placements)} placements for {len(jobs)} jobs")
+        index = view.index
+        for job, pl in zip(jobs, placements):
+            if pl.node is None:
+                self._fail(job, None, None, pl.reason or "rejected by policy", pl)
+                continue
+            i = index.get(pl.node)
+            if i is None:
+                self._fail(job, None, None, f"policy chose unknown node {pl.node!r}", pl)
+                continue
+            node = self.testbed.nodes[i]
+            try:
+                entry = self.profile.entry(job.model, node.device_type, pl.config)
+            except KeyError as exc:
+                self._fail(job, i, None, str(exc.args[0]), pl)
+                continue
+            route = self._routes[job.origin_site, i]
+            if route is None:
+                self._fail(job, i, entry, f"no network route from {job.origin_site} to {node.site}", pl)
+                continue
+            if self.pools[i][entry.resource].capacity < entry.units:
+                self._fail(job, i, entry, f"config needs {entry.units} {entry.resource} units, "
+                                          f"{node.name} has {node.capacity(entry.resource)}", pl)
+                continue
+            transfer = route.transfer_ms(job.input_bytes)
+            view.on_placed(job, pl, entry.resource, entry.units, now + transfer, entry.service_ms(job.queries))
+            _Run(self, job, pl, i, entry, self.pools[i][entry.resource], now, transfer)
+
+    def _fail(self, job, i, entry, reason, pl):
+        nan = math.nan
+        self.records.append((job, i, entry, pl.predicted_latency_ms, self.env.now, nan, nan, nan, nan,
+                             "failed", reason))
+        if self._observes:
+            self.policy.observe(Completion(job.id, pl.node, pl.config, self.env.now, ok=False, reason=reason))
+
+    # ---------------------------------------------------------------- results
+    def _result(self) -> SimResult:
+        nodes, st = self.testbed.nodes, self.stream
+        recs = sorted(self.records, key=lambda r: r[0].id)
+        n = len(st)
+        if n != len(recs) or any(r[0].id != k for k, r in enumerate(recs)):  # an invariant, not a statistic
+            raise RuntimeError(f"{n} jobs arrived but {len(recs)} ended: jobs were lost or ended twice")
+        _, idx, ents, pred, t_dec, transfer, start, finish, svc, status, reason = (list(c) for c in zip(*recs)) \
+            if recs else ([],) * 11
+        # attribute lookups through index arrays (last slot = "none": failed before a node/config was known)
+        ni = np.fromiter((-1 if i is None else i for i in idx), dtype=np.int64, count=n)
+        ei = np.fromiter((-1 if e is None else e.index for e in ents), dtype=np.int64, count=n)
+
+        def by_node(attr):
+            return np.array([getattr(x, attr) for x in nodes] + [None], dtype=object)[ni]
+
+        def by_entry(f, none=None):
+            return np.array([f(e) for e in self.profile.entries] + [none], dtype=object)[ei]
+
+        arrival = st.arrival_ms
+        qos = np.array([st.qos_ms[m] for m in st.models])[st.model_idx]
+        finish_a, start_a, t_dec_a, transfer_a = (np.asarray(x, dtype=float) for x in (finish, start, t_dec, transfer))
+        svc_a = np.asarray(svc, dtype=float)
+        ok = np.asarray(status) == "completed"
+        latency = finish_a - arrival
+        power = np.array([e.power_w for e in self.profile.entries] + [np.nan], dtype=float)[ei]
+        jobs = pd.DataFrame({
+            "job_id": np.arange(n),
+            "model": np.asarray(st.models, dtype=object)[st.model_idx],
+            "origin_site": np.asarray(st.origins, dtype=object)[st.origin_idx],
+            "private": st.private,
+            "queries": st.queries,
+            "qos_ms": qos,
+            "arrival_ms": arrival,
+            "decision_ms": t_dec_a,
+            "node": by_node("name"),
+            "device_type": by_node("device_type"),
+            "tier": by_node("tier"),
+            "engine": by_entry(lambda e: e.config.engine),
+            "precision": by_entry(lambda e: e.config.precision),
+            "batch": by_entry(lambda e: e.config.batch, 0).astype(np.int64),
+            "threads": by_entry(lambda e: e.config.threads, 0).astype(np.int64),
+            "power_mode": by_entry(lambda e: e.config.power_mode),
+            "predicted_latency_ms": np.asarray(pred, dtype=float),
+            "transfer_ms": transfer_a,
+            "start_ms": start_a,
+            "finish_ms": finish_a,
+            "wait_ms": start_a - t_dec_a - transfer_a,
+            "service_ms": svc_a,
+            "latency_ms": latency,
+            "violated": ~ok | (latency > qos),
+            "excess_ms": np.where(ok, np.maximum(0.0, latency - qos), np.nan),
+            "energy_mj": np.where(ok, power * svc_a, np.nan),
+            "status": status,
+            "reason": reason,
+        }, columns=list(JOB_COLUMNS))
+        calls = pd.DataFrame(self.calls, columns=["sim_ms", "jobs", "wall_ns"])
+        calls["overhead_us"] = calls.pop("wall_ns") / 1000.0
+        node_rows = []
+        for nd, pools in zip(nodes, self.pools):
+            node_rows.append({"node": nd.name, "device_type": nd.device_type, "tier": nd.tier, "site": nd.site,
+                              "cpu_cores": nd.cpu_cores, "accel_slots": nd.accel_slots,
+                              "busy_cpu_unit_ms": pools[CPU].busy_unit_ms,
+                              "busy_accel_unit_ms": pools[ACCEL].busy_unit_ms})
+        return SimResult(jobs, calls, pd.DataFrame(node_rows), self.env.now, self.policy.name)
+
+
+def _progress(total: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="job", mininterval=0.5, leave=False)
+
+
+def simulate(testbed: Testbed, profile: PerformanceProfile, policy: Policy, stream: JobStream,
+             seed: int = 0, progress: bool = False) -> SimResult:
+    return Simulation(testbed, profile, policy, stream, seed, progress).run()

@@ -1,0 +1,109 @@
+"""The scheduling domain: what a policy reasons about, independent of any backend.
+
+Times are milliseconds (``*_ms``), sizes bytes, power watts, energy millijoules.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+EDGE, CLOUD = "edge", "cloud"
+CPU, ACCEL = "cpu", "accel"
+RESOURCES = (CPU, ACCEL)
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A worker: a device of a known type at a network site, with cores and accelerator slots."""
+
+    name: str
+    device_type: str
+    tier: str  # EDGE or CLOUD
+    arch: str  # e.g. arm64, amd64
+    site: str
+    cpu_cores: int = 0
+    accel_slots: int = 0
+    power_modes: tuple[str, ...] = ()  # empty: every mode the profile knows for the device type
+
+    def capacity(self, resource: str) -> int:
+        return self.cpu_cores if resource == CPU else self.accel_slots
+
+    @property
+    def is_edge(self) -> bool:
+        return self.tier == EDGE
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Config:
+    """How a job executes on a node: the knobs SynergAI chooses besides the node itself."""
+
+    engine: str
+    precision: str
+    batch: int
+    threads: int
+    power_mode: str
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self):
+        # configs are dictionary keys on the simulator's hot path: hash once
+        object.__setattr__(self, "_hash", hash((self.engine, self.precision, self.batch, self.threads,
+                                                self.power_mode)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __str__(self) -> str:
+        return f"{self.engine}/{self.precision}/b{self.batch}/t{self.threads}/{self.power_mode}"
+
+
+@dataclass(slots=True)
+class Job:
+    """One inference job: ``queries`` inputs of ``model`` that must finish within ``qos_ms``."""
+
+    id: int
+    model: str
+    qos_ms: float
+    origin_site: str
+    arrival_ms: float
+    queries: int = 1
+    input_bytes: int = 0
+    private: bool = False  # must stay on an edge node
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """A policy's decision for one job. ``node is None`` means: fail the job with ``reason``."""
+
+    job_id: int
+    node: str | None
+    config: Config | None
+    predicted_latency_ms: float = float("nan")  # transfer + wait + service, as the policy predicts it
+    predicted_service_ms: float = float("nan")
+    reason: str = ""
+
+    @classmethod
+    def reject(cls, job_id: int, reason: str) -> Placement:
+        return cls(job_id, None, None, reason=reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """What a backend reports back when a job ends, as a live scheduler would observe it."""
+
+    job_id: int
+    node: str | None
+    config: Config | None
+    finish_ms: float
+    service_ms: float = float("nan")
+    ok: bool = True
+    reason: str = ""
+
+
+@dataclass
+class Site:
+    """A network location (an edge site or a cloud region) that jobs originate from or nodes sit in."""
+
+    name: str
+    tier: str
+    lan_latency_ms: float = 0.0
+    lan_bandwidth_mbps: float = float("inf")
+    meta: dict = field(default_factory=dict)

@@ -1,0 +1,10 @@
+"""Built-in policies, one per module; importing this package registers them all."""
+from . import (  # noqa: F401
+    cloud_only,
+    edge_first,
+    greedy,
+    k8s_default,
+    least_outstanding,
+    random,
+    round_robin,
+)

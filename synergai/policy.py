@@ -1,0 +1,136 @@
+"""The policy protocol and the policy registry.
+
+A policy has two extension points, mirroring SynergAI's design:
+
+- ``prepare`` (offline): called once with the performance profile, the node list and the network, before
+  any job arrives. Precompute here; the online step is a hot path.
+- ``schedule`` (online): called with the pending jobs (one job, or every job of a scheduling window when
+  ``window_ms > 0``) and a read-only ``ClusterView``; returns one ``Placement`` per job, in order.
+
+``observe`` is an optional hook that receives completions, for policies that learn online.
+Policies must not import a backend: the same object runs in the simulator and as a Kubernetes scheduler.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+
+from .cluster import ClusterView
+from .domain import Completion, Job, Node, Placement
+from .errors import ConfigError
+from .network import Network
+from .profile import PerformanceProfile, ProfileEntry
+
+_REGISTRY: dict[str, type[Policy]] = {}
+
+
+class Candidate(NamedTuple):
+    """A (node, config) option for a kind of job, with the job-independent numbers precomputed offline."""
+
+    i: int  # node index in the cluster view
+    node: Node
+    entry: ProfileEntry
+    transfer_ms: float  # origin -> node, for the job's input size
+    service_ms: float  # predicted (mean) service time of the whole job
+
+
+def register(name: str) -> Callable[[type[Policy]], type[Policy]]:
+    """Class decorator: make a policy available by ``name`` in configs and on the command line."""
+
+    def deco(cls):
+        if name in _REGISTRY and _REGISTRY[name] is not cls:
+            raise ValueError(f"policy name {name!r} registered twice")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def available_policies() -> list[str]:
+    from . import policies  # noqa: F401  (importing registers the built-in policies)
+
+    return sorted(_REGISTRY)
+
+
+def make_policy(name: str, **params) -> Policy:
+    """Instantiate a registered policy; unknown names / parameters raise ConfigError."""
+    names = available_policies()
+    if name not in _REGISTRY:
+        raise ConfigError("policy", f"unknown policy {name!r}; available: {', '.join(names)}")
+    try:
+        return _REGISTRY[name](**params)
+    except TypeError as exc:
+        raise ConfigError(f"policy.params.{name}", f"invalid parameters {params}: {exc}") from None
+
+
+class Policy:
+    """Base class with the shared offline bookkeeping most policies need."""
+
+    name = "base"
+    window_ms: float = 0.0  # > 0: the backend batches arrivals into windows of this length
+
+    def prepare(self, profile: PerformanceProfile, nodes: Sequence[Node], network: Network,
+                rng: np.random.Generator) -> None:
+        self.profile, self.nodes, self.network, self.rng = profile, tuple(nodes), network, rng
+        self._eligible: dict[tuple[str, str, bool], tuple[tuple[Node, ProfileEntry], ...]] = {}
+        self._candidates: dict[tuple, tuple[Candidate, ...]] = {}
+
+    def schedule(self, jobs: Sequence[Job], view: ClusterView) -> list[Placement]:
+        raise NotImplementedError
+
+    def observe(self, completion: Completion) -> None:
+        """Called for every finished job, in finish order (no-op by default)."""
+
+    # ---------------------------------------------------------------- helpers for subclasses
+    def eligible(self, job: Job) -> tuple[tuple[Node, ProfileEntry], ...]:
+        """(node, default config) pairs that can run the job: a profile entry exists, privacy respected.
+
+        Cached per (model, origin, private); readiness is checked by callers, it changes at run time.
+        """
+        k = (job.model, job.origin_site, job.private)
+        pairs = self._eligible.get(k)
+        if pairs is None:
+            out = []
+            for n in self.nodes:
+                if job.private and not n.is_edge:
+                    continue
+                if self.network.route(job.origin_site, n.site) is None:
+                    continue
+                e = self.profile.default_entry(job.model, n.device_type, n.power_modes)
+                if e is not None:
+                    out.append((n, e))
+            pairs = self._eligible[k] = tuple(out)
+        return pairs
+
+    def candidates(self, job: Job) -> tuple[Candidate, ...]:
+        """``eligible`` with node index, transfer and service time precomputed (cached per kind of job)."""
+        k = (job.model, job.origin_site, job.private, job.queries, job.input_bytes)
+        c = self._candidates.get(k)
+        if c is None:
+            c = self._candidates[k] = tuple(
+                Candidate(self.nodes.index(n), n, e, self.network.transfer_ms(job.origin_site, n.site, job.input_bytes),
+                          e.service_ms(job.queries))
+                for n, e in self.eligible(job))
+        return c
+
+    def ready_eligible(self, job: Job, view: ClusterView) -> list[tuple[Node, ProfileEntry]]:
+        return [(n, e) for n, e in self.eligible(job) if view.ready(n.name)]
+
+    def no_node(self, job: Job) -> Placement:
+        why = "no ready node can run model " + repr(job.model)
+        if job.private:
+            why += " on the edge (private job)"
+        return Placement.reject(job.id, why)
+
+    def place(self, job: Job, node: Node, entry: ProfileEntry, view: ClusterView | None = None,
+              reason: str = "") -> Placement:
+        """A placement with this policy's latency prediction (transfer + predicted wait + mean service)."""
+        service = entry.service_ms(job.queries)
+        arrive = (view.now_ms if view else job.arrival_ms) + self.network.transfer_ms(
+            job.origin_site, node.site, job.input_bytes)
+        wait = view.predicted_wait_ms(node.name, entry.resource, entry.units, arrive) if view else 0.0
+        latency = arrive - job.arrival_ms + wait + service
+        return Placement(job.id, node.name, entry.config, latency, service, reason or self.name)

@@ -1,0 +1,328 @@
+"""Performance profile: measured latency traces -> per-configuration service-time predictors.
+
+This is the "profiling data -> predictor" stage of the pipeline. The profile answers which configurations
+exist for a (model, device type), their expected / percentile service time, samples service times, and
+energy where power is known. The trace schema is documented in ``traces/README.md``.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .domain import ACCEL, CPU, RESOURCES, Config
+from .errors import TraceError
+
+PERCENTILE_COLUMNS = (  # column -> quantile level
+    ("min_ms", 0.0), ("p50_ms", 0.5), ("p90_ms", 0.9), ("p95_ms", 0.95),
+    ("p97_ms", 0.97), ("p99_ms", 0.99), ("p999_ms", 0.999), ("max_ms", 1.0),
+)
+COLUMNS = (
+    "device_type", "model", "engine", "precision", "batch", "threads", "power_mode", "resource", "units",
+    "latency_kind", "samples_ms", *(c for c, _ in PERCENTILE_COLUMNS), "mean_ms",
+    "power_w", "idle_power_w", "cpu_ms", "source_kind", "source", "notes",
+)
+REQUIRED = ("device_type", "model", "engine", "precision", "batch", "threads", "power_mode", "resource",
+            "units", "latency_kind", "source_kind", "source")
+SOURCE_KINDS = ("measured", "published", "derived")
+
+
+# ----------------------------------------------------------------------------- distributions
+class LatencyDist:
+    """A service-time distribution in ms; subclasses define ``quantile`` and ``sample``."""
+
+    mean_ms: float
+
+    def quantile(self, q: float) -> float:
+        raise NotImplementedError
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        raise NotImplementedError
+
+
+class EmpiricalDist(LatencyDist):
+    """Per-request samples as measured: resampled uniformly (bootstrap), nothing smoothed."""
+
+    def __init__(self, samples_ms: Sequence[float]):
+        self.samples = np.sort(np.asarray(samples_ms, dtype=float))
+        self.mean_ms = float(self.samples.mean())
+
+    def quantile(self, q: float) -> float:
+        return float(np.quantile(self.samples, q))
+
+    def sample(self, rng, size):
+        return self.samples[rng.integers(0, self.samples.size, size)]
+
+
+class QuantileDist(LatencyDist):
+    """Piecewise-linear quantile function through published percentiles (inverse-CDF sampling)."""
+
+    def __init__(self, levels: Sequence[float], values_ms: Sequence[float]):
+        self.levels = np.asarray(levels, dtype=float)
+        self.values = np.asarray(values_ms, dtype=float)
+        # Mean of a piecewise-linear quantile function: trapezoid rule is exact.
+        self.mean_ms = float(np.sum(np.diff(self.levels) * (self.values[1:] + self.values[:-1]) / 2))
+
+    def quantile(self, q: float) -> float:
+        return float(np.interp(q, self.levels, self.values))
+
+    def sample(self, rng, size):
+        return np.interp(rng.random(size), self.levels, self.values)
+
+
+class ExponentialDist(LatencyDist):
+    """Exponential service (for queueing-theory checks and synthetic studies)."""
+
+    def __init__(self, mean_ms: float):
+        self.mean_ms = float(mean_ms)
+
+    def quantile(self, q):
+        return -self.mean_ms * math.log1p(-q) if q < 1 else math.inf
+
+    def sample(self, rng, size):
+        return rng.exponential(self.mean_ms, size)
+
+
+class DeterministicDist(LatencyDist):
+    """A constant service time."""
+
+    def __init__(self, value_ms: float):
+        self.mean_ms = float(value_ms)
+
+    def quantile(self, q):
+        return self.mean_ms
+
+    def sample(self, rng, size):
+        return np.full(size, self.mean_ms)
+
+
+# ----------------------------------------------------------------------------- entries
+@dataclass(eq=False)
+class ProfileEntry:
+    """One (device type, model, config) row: its distribution, footprint, power and provenance."""
+
+    device_type: str
+    model: str
+    config: Config
+    resource: str
+    units: int
+    dist: LatencyDist
+    power_w: float = math.nan
+    idle_power_w: float = math.nan
+    cpu_ms: float = math.nan
+    source_kind: str = "derived"
+    source: str = ""
+    notes: str = ""
+    index: int = -1  # position in the profile, a stable id for per-entry random streams
+    p50_ms: float = field(init=False)
+    mean_ms: float = field(init=False)
+
+    def __post_init__(self):
+        self.p50_ms = self.dist.quantile(0.5)
+        self.mean_ms = self.dist.mean_ms
+
+    @property
+    def key(self):
+        return (self.device_type, self.model, self.config)
+
+    def calls(self, queries: int) -> int:
+        """Inference calls a job of ``queries`` inputs needs: ceil(queries / batch)."""
+        return -(-queries // self.config.batch)
+
+    def service_ms(self, queries: int = 1, q: float | None = None) -> float:
+        """Predicted service time of a job: mean (q=None) or the q-quantile per call, times the calls."""
+        per_call = self.mean_ms if q is None else (self.p50_ms if q == 0.5 else self.dist.quantile(q))
+        return self.calls(queries) * per_call
+
+    def energy_mj(self, service_ms: float) -> float:
+        """Energy of running for ``service_ms`` at this config's measured power (W x ms = mJ)."""
+        return self.power_w * service_ms
+
+
+# ----------------------------------------------------------------------------- profile
+class PerformanceProfile:
+    """All known configurations, indexed by (model, device type)."""
+
+    def __init__(self, entries: Iterable[ProfileEntry]):
+        self.entries: list[ProfileEntry] = []
+        self._by_key: dict[tuple, ProfileEntry] = {}
+        self._by_pair: dict[tuple[str, str], list[ProfileEntry]] = {}
+        for e in entries:
+            if e.key in self._by_key:
+                raise ValueError(f"duplicate profile entry {e.key}")
+            e.index = len(self.entries)
+            self.entries.append(e)
+            self._by_key[e.key] = e
+            self._by_pair.setdefault((e.model, e.device_type), []).append(e)
+        for lst in self._by_pair.values():
+            lst.sort(key=lambda e: e.config)
+        self._default: dict[tuple[str, str], ProfileEntry] = {}
+
+    # -- queries
+    def models(self) -> list[str]:
+        return sorted({e.model for e in self.entries})
+
+    def device_types(self) -> list[str]:
+        return sorted({e.device_type for e in self.entries})
+
+    def configs(self, model: str, device_type: str, power_modes: Sequence[str] = ()) -> list[ProfileEntry]:
+        """Entries for (model, device type), optionally only those in the given power modes."""
+        lst = self._by_pair.get((model, device_type), [])
+        if power_modes:
+            lst = [e for e in lst if e.config.power_mode in power_modes]
+        return lst
+
+    def entry(self, model: str, device_type: str, config: Config) -> ProfileEntry:
+        try:
+            return self._by_key[(device_type, model, config)]
+        except KeyError:
+            raise KeyError(f"no profile entry for {model} on {device_type} with {config}") from None
+
+    def default_entry(self, model: str, device_type: str, power_modes: Sequence[str] = ()) -> ProfileEntry | None:
+        """The fixed config that baselines without configuration choice use.
+
+        Rule: batch 1, lowest median latency; ties go to fewer held units, then config order. This is the
+        "fastest single-request setting" an operator would deploy by hand.
+        """
+        k = (model, device_type, tuple(power_modes))
+        if k not in self._default:
+            cands = self.configs(model, device_type, power_modes)
+            b1 = [e for e in cands if e.config.batch == 1] or cands
+            self._default[k] = min(b1, key=lambda e: (e.p50_ms, e.units, e.config)) if b1 else None
+        return self._default[k]
+
+    def __len__(self):
+        return len(self.entries)
+
+    # -- loading
+    @classmethod
+    def from_csv(cls, paths: Iterable[str | Path]) -> PerformanceProfile:
+        entries: list[ProfileEntry] = []
+        seen: dict[tuple, str] = {}
+        for path in paths:
+            for line, e in load_trace_file(Path(path)):
+                where = f"{path}:{line}"
+                if e.key in seen:
+                    raise TraceError(path, line, None, f"duplicate configuration, first defined at {seen[e.key]}")
+                seen[e.key] = where
+                entries.append(e)
+        return cls(entries)
+
+    @classmethod
+    def from_dir(cls, folder: str | Path, pattern: str = "*.csv") -> PerformanceProfile:
+        folder = Path(folder)
+        files = sorted(folder.glob(pattern))
+        if not files:
+            raise TraceError(folder, None, None, f"no trace files matching {pattern!r}")
+        return cls.from_csv(files)
+
+
+def load_trace_file(path: Path) -> Iterable[tuple[int, ProfileEntry]]:
+    """Parse and validate one trace CSV; yields (line number, entry). Raises TraceError on any bad cell."""
+    if not path.is_file():
+        raise TraceError(path, None, None, "trace file not found")
+    try:
+        fh = path.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        raise TraceError(path, None, None, f"cannot open: {exc.strerror}") from None
+    with fh:
+        try:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            if not header:
+                raise TraceError(path, 1, None, "empty file (expected a header row)")
+            header = [h.strip() for h in header]
+            for h in header:
+                if h not in COLUMNS:
+                    raise TraceError(path, 1, h, "unknown column (see traces/README.md for the schema)")
+            for req in REQUIRED:
+                if req not in header:
+                    raise TraceError(path, 1, req, "required column missing")
+            rows = []
+            for cells in reader:
+                line = reader.line_num
+                if not any(c.strip() for c in cells):
+                    continue
+                if len(cells) != len(header):
+                    raise TraceError(path, line, None, f"expected {len(header)} cells, found {len(cells)}")
+                rows.append((line, _parse_row(path, line, dict(zip(header, cells)))))
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise TraceError(path, None, None, f"not a readable CSV file ({exc})") from None
+    return rows
+
+
+def _num(path, line, row, col, kind=float, minimum=None, strict=False, required=False):
+    raw = row.get(col, "").strip()
+    if raw == "":
+        if required:
+            raise TraceError(path, line, col, "value required")
+        return math.nan if kind is float else None
+    try:
+        v = kind(raw)
+    except ValueError:
+        raise TraceError(path, line, col, f"not a{'n integer' if kind is int else ' number'}: {raw!r}") from None
+    if kind is float and not math.isfinite(v):
+        raise TraceError(path, line, col, f"must be finite, got {raw!r}")
+    if minimum is not None and (v <= minimum if strict else v < minimum):
+        raise TraceError(path, line, col, f"must be {'>' if strict else '>='} {minimum}, got {raw!r}")
+    return v
+
+
+def _parse_row(path, line, row) -> ProfileEntry:
+    for col in ("device_type", "model", "engine", "precision", "power_mode", "source"):
+        if not row[col].strip():
+            raise TraceError(path, line, col, "value required")
+    batch = _num(path, line, row, "batch", int, 1, required=True)
+    threads = _num(path, line, row, "threads", int, 0, required=True)
+    units = _num(path, line, row, "units", int, 1, required=True)
+    resource = row["resource"].strip()
+    if resource not in RESOURCES:
+        raise TraceError(path, line, "resource", f"must be one of {CPU}|{ACCEL}, got {resource!r}")
+    source_kind = row["source_kind"].strip()
+    if source_kind not in SOURCE_KINDS:
+        raise TraceError(path, line, "source_kind", f"must be one of {'|'.join(SOURCE_KINDS)}, got {source_kind!r}")
+    kind = row["latency_kind"].strip()
+    if kind == "samples":
+        raw = row.get("samples_ms", "").strip()
+        if not raw:
+            raise TraceError(path, line, "samples_ms", "latency_kind=samples needs samples")
+        vals = []
+        for i, tok in enumerate(raw.split(";")):
+            try:
+                v = float(tok)
+            except ValueError:
+                raise TraceError(path, line, "samples_ms", f"sample {i + 1} is not a number: {tok!r}") from None
+            if not (math.isfinite(v) and v > 0):
+                raise TraceError(path, line, "samples_ms", f"sample {i + 1} must be a finite number > 0, got {tok!r}")
+            vals.append(v)
+        dist: LatencyDist = EmpiricalDist(vals)
+    elif kind == "percentiles":
+        pts = [(q, _num(path, line, row, c, float, 0, strict=True)) for c, q in PERCENTILE_COLUMNS]
+        given = [(q, v) for q, v in pts if not math.isnan(v)]
+        if not any(q == 0.5 for q, _ in given):
+            raise TraceError(path, line, "p50_ms", "latency_kind=percentiles needs p50_ms")
+        for (_, v0), (q1, v1) in zip(given, given[1:]):
+            if v1 < v0:
+                col = next(c for c, q in PERCENTILE_COLUMNS if q == q1)
+                raise TraceError(path, line, col, f"percentiles must be non-decreasing ({v1} < {v0})")
+        if given[0][0] > 0:  # no min: do not invent a lower tail
+            given.insert(0, (0.0, given[0][1]))
+        if given[-1][0] < 1:  # no max: do not invent an upper tail
+            given.append((1.0, given[-1][1]))
+        dist = QuantileDist([q for q, _ in given], [v for _, v in given])
+    else:
+        raise TraceError(path, line, "latency_kind", f"must be samples|percentiles, got {kind!r}")
+    _num(path, line, row, "mean_ms", float, 0, strict=True)  # validated only; distribution defines the mean
+    return ProfileEntry(
+        device_type=row["device_type"].strip(), model=row["model"].strip(),
+        config=Config(row["engine"].strip(), row["precision"].strip(), batch, threads, row["power_mode"].strip()),
+        resource=resource, units=units, dist=dist,
+        power_w=_num(path, line, row, "power_w", float, 0, strict=True),
+        idle_power_w=_num(path, line, row, "idle_power_w", float, 0),
+        cpu_ms=_num(path, line, row, "cpu_ms", float, 0),
+        source_kind=source_kind, source=row["source"].strip(), notes=row.get("notes", "").strip(),
+    )

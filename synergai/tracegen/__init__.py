@@ -1,0 +1,1 @@
+"""Trace generators: converters from external measurements into the trace CSV schema."""

@@ -1,0 +1,365 @@
+"""Convert published MLPerf Inference edge results into the trace CSV schema.
+
+Input: the transcribed MLCommons results in ``<src>/mlperf_edge/`` (``latency_summary.csv``,
+``systems.csv``, ``power_summary.csv``; provenance and caveats in ``<src>/README.md``).
+Output: one ``percentiles`` trace row per (device type, benchmark, power mode), see
+``traces/README.md``.
+
+Why only SingleStream: a trace row is the service time of one call on an otherwise idle
+device. Only MLPerf's SingleStream scenario measures that (one sample per query, one query
+in flight). Offline latencies are completion times inside one huge batch query, Server
+latencies include queueing under Poisson load, and MultiStream latencies cover a whole
+8-sample query, so those rows are skipped here (Offline-derived batch rows are a later,
+separate conversion).
+
+The values are published NVIDIA TensorRT numbers converted by us (ns -> ms); they are not
+official MLPerf results as converted. Usage::
+
+    python -m synergai.tracegen.mlperf --src ../shared/data --out traces/mlperf_published.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+# Column order exactly as in the schema table of traces/README.md.
+COLUMNS = (
+    "device_type", "model", "engine", "precision", "batch", "threads", "power_mode",
+    "resource", "units", "latency_kind", "samples_ms",
+    "min_ms", "p50_ms", "p90_ms", "p95_ms", "p97_ms", "p99_ms", "p999_ms", "max_ms",
+    "mean_ms", "power_w", "idle_power_w", "cpu_ms", "source_kind", "source", "notes",
+)
+
+# Quantile columns in the order they must be non-decreasing: (source ns column, trace column).
+QUANTILES = (
+    ("min_ns", "min_ms"), ("p50_ns", "p50_ms"), ("p90_ns", "p90_ms"), ("p95_ns", "p95_ms"),
+    ("p97_ns", "p97_ms"), ("p99_ns", "p99_ms"), ("p999_ns", "p999_ms"), ("max_ns", "max_ms"),
+)
+
+# Rows that identify one trace configuration; the loader treats a repeat as ambiguous.
+KEY = ("device_type", "model", "engine", "precision", "batch", "threads", "power_mode")
+
+# (round, system_id) -> (device_type, power_mode). Explicit per round because the same
+# system_id names different boards in different rounds (v3.0 Orin_TRT = AGX Orin 32GB,
+# v3.1/v4.0 Orin_TRT = AGX Orin 64G dev kit). power_mode must equal the normalised
+# power-mode string of the data; a mismatch is an input error, not silently overridden.
+SYSTEMS: dict[tuple[str, str], tuple[str, str]] = {
+    ("v1.1", "AGX_Xavier_TRT"): ("jetson-agx-xavier", "MaxP"),
+    ("v1.1", "AGX_Xavier_TRT_MaxQ"): ("jetson-agx-xavier", "MaxQ"),
+    ("v1.1", "Xavier_NX_TRT"): ("jetson-xavier-nx", "MaxP"),
+    ("v1.1", "Xavier_NX_TRT_MaxQ"): ("jetson-xavier-nx", "MaxQ"),
+    ("v3.0", "Orin_TRT"): ("jetson-agx-orin", "MAXN"),
+    ("v3.0", "Orin_TRT_MaxQ"): ("jetson-agx-orin", "MaxQ"),
+    ("v3.0", "Orin_NX_TRT"): ("jetson-orin-nx", "MAXN"),
+    ("v3.1", "Orin_NX_TRT_MaxQ"): ("jetson-orin-nx", "MaxQ"),
+    ("v3.0", "L4x1_TRT"): ("gpu-l4", "default"),
+    ("v3.0", "A100-PCIe-80GBx1_TRT"): ("gpu-a100", "default"),
+}
+
+# Systems in the data that are deliberately not converted, with the reason. Any system in
+# neither table is an input error, so new data cannot be dropped silently.
+SKIPPED_SYSTEMS: dict[tuple[str, str], str] = {
+    ("v3.1", "Orin_TRT"): "AGX Orin 64G dev kit; would duplicate the v3.0 Orin_TRT (32GB) key",
+    ("v3.1", "Orin_TRT_MaxQ"): "AGX Orin 64G dev kit; would duplicate the v3.0 Orin_TRT_MaxQ "
+                               "(32GB) key",
+    ("v3.1", "Orin_NX_TRT"): "Orin NX 16G on Orin Nano carrier, MaxP with nvpmodel not stated; "
+                             "v3.0 Orin_NX_TRT (MAXN) is used for jetson-orin-nx",
+    ("v4.0", "Orin_TRT"): "only gptj-99 / stable-diffusion-xl, out of scope",
+    ("v3.1", "1-node-2S-SPR-PyTorch-INT8"): "Intel CPU, Server/Offline only",
+}
+
+# (round, benchmark) -> caveat added to notes. Benchmark names are kept as-is, but the same
+# name does not always mean the same network: MLPerf used the BraTS 2019 3D U-Net up to
+# v1.1 and the KiTS19 3D U-Net from v2.0 on; ssd-* were retired in favour of retinanet.
+MODEL_NOTES: dict[tuple[str, str], str] = {
+    ("v1.1", "3d-unet-99"): "model caveat: v1.1 3d-unet-99 is the BraTS 2019 3D U-Net; from v2.0 "
+                            "the same benchmark name is the KiTS19 3D U-Net (variable-size "
+                            "inputs), so this row is not the same model as the v3.0 "
+                            "3d-unet-99 rows",
+    ("v3.0", "3d-unet-99"): "model caveat: KiTS19 3D U-Net (variable-size inputs, hence the wide "
+                            "spread); not the same model as the v1.1 3d-unet-99 (BraTS 2019) rows",
+    ("v1.1", "ssd-resnet34"): "model caveat: SSD-ResNet34 1200x1200 (COCO), retired and replaced "
+                              "by retinanet 800x800 from v2.1; not interchangeable",
+    ("v1.1", "ssd-mobilenet"): "model caveat: SSD-MobileNet v1 300x300 (COCO), retired from v2.1; "
+                               "not interchangeable with retinanet",
+}
+
+ENGINE = "tensorrt"
+PRECISION = "int8"
+PRECISION_NOTE = ("precision per NVIDIA closed-division convention; not stated in the "
+                  "transcribed summary")
+OFFICIAL_NOTE = "not an official MLPerf result as converted"
+POWER_NOTE = ("power_w = mean wall (AC) power of the whole board incl. carrier, fan and power "
+              "adapter over the timed run, idle_power_w = post-run idle of the same meter "
+              "(not module-rail power)")
+
+_IDLE_RE = re.compile(r"post-run idle ~\s*([0-9]+(?:\.[0-9]+)?)\s*W")
+
+LATENCY_COLUMNS = (
+    "round", "submitter", "system_id", "power_mode_or_tdp", "software", "benchmark", "scenario",
+    "samples_per_query", "min_ns", "mean_ns", "p50_ns", "p90_ns", "p95_ns", "p97_ns", "p99_ns",
+    "p999_ns", "max_ns", "result_valid", "source_repo", "source_path", "source_commit", "run",
+    "division", "notes",
+)
+SYSTEM_COLUMNS = ("round", "system_id", "system_name", "power_mode_or_tdp")
+POWER_COLUMNS = ("round", "system_id", "benchmark", "scenario", "power_file_path",
+                 "source_commit", "mean_w", "notes")
+
+
+class InputError(ValueError):
+    """Bad or missing input; the message names the file (and line) so the CLI can print it."""
+
+
+def _read_csv(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    """Read a CSV as (line number, row) pairs; fail early on a missing file or column."""
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in required if c not in (reader.fieldnames or ())]
+            if missing:
+                raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+            rows = []
+            for row in reader:
+                if None in row:  # more cells than header columns: misaligned data
+                    raise InputError(f"{path}:{reader.line_num}: more fields than the header")
+                rows.append((reader.line_num, {k: v or "" for k, v in row.items()}))
+            return rows
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+
+
+def _where(path: Path, line: int, row: dict[str, str]) -> str:
+    """Name a source row for error messages: file, line and its identifying fields."""
+    return (f"{path}:{line} ({row.get('round')} {row.get('system_id')} "
+            f"{row.get('benchmark')} {row.get('scenario')})")
+
+
+def normalise_power_mode(text: str) -> str:
+    """Map the data's free-text power mode to the schema's short token."""
+    t = text.strip()
+    for token in ("MAXN", "MaxQ", "MaxP"):
+        if t.startswith(token):
+            return token
+    if t.lower().startswith("not stated"):
+        return "default"  # data-centre GPUs: default power limit, no board modes
+    raise ValueError(f"unrecognised power mode {text!r}")
+
+
+def _ns_to_ms(value: str, column: str, where: str) -> float | None:
+    """Integer nanoseconds -> float milliseconds; blank stays blank."""
+    v = value.strip()
+    if not v:
+        return None
+    try:
+        ns = int(v)
+    except ValueError:
+        try:
+            ns = float(v)
+        except ValueError:
+            raise InputError(f"{where}: {column} is not a number: {value!r}") from None
+    if not ns > 0:
+        raise InputError(f"{where}: {column} must be > 0, got {value!r}")
+    return ns / 1e6
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _round_key(rnd: str) -> tuple[int, ...]:
+    """'v3.0' -> (3, 0) so rounds sort numerically."""
+    try:
+        return tuple(int(p) for p in rnd.lstrip("vV").split("."))
+    except ValueError:
+        return (sys.maxsize,)
+
+
+def _resolve_dir(src_dir: Path) -> Path:
+    """Accept the data root (with mlperf_edge/) or the mlperf_edge folder itself."""
+    sub = Path(src_dir) / "mlperf_edge"
+    return sub if sub.is_dir() else Path(src_dir)
+
+
+def _load_power(path: Path) -> dict[tuple[str, str, str, str], tuple[float, float, str]]:
+    """(round, system_id, benchmark, scenario) -> (mean W, post-run idle W, spl.txt path)."""
+    out: dict[tuple[str, str, str, str], tuple[float, float, str]] = {}
+    for line, row in _read_csv(path, POWER_COLUMNS):
+        where = _where(path, line, row)
+        key = (row["round"], row["system_id"], row["benchmark"], row["scenario"])
+        if key in out:
+            raise InputError(f"{where}: duplicate power row")
+        try:
+            mean_w = float(row["mean_w"])
+        except ValueError:
+            raise InputError(f"{where}: mean_w is not a number: {row['mean_w']!r}") from None
+        m = _IDLE_RE.search(row["notes"] or "")
+        if not m:
+            raise InputError(f"{where}: no 'post-run idle ~X W' in notes")
+        idle_w = float(m.group(1))
+        if not mean_w > 0 or idle_w < 0:
+            raise InputError(f"{where}: power values out of range ({mean_w} W, idle {idle_w} W)")
+        out[key] = (mean_w, idle_w, row["power_file_path"])
+    return out
+
+
+def convert(src_dir: Path) -> list[dict]:
+    """Return trace rows (schema columns, typed values, None = blank) from the MLPerf summary.
+
+    Raises InputError naming the file/row for missing files, unknown systems, power modes
+    that disagree with SYSTEMS, or non-monotonic latency percentiles.
+    """
+    base = _resolve_dir(Path(src_dir))
+    lat_path = base / "latency_summary.csv"
+    sys_path = base / "systems.csv"
+    pow_path = base / "power_summary.csv"
+    latency = _read_csv(lat_path, LATENCY_COLUMNS)
+    systems = {(r["round"], r["system_id"]): r for _, r in _read_csv(sys_path, SYSTEM_COLUMNS)}
+    power = _load_power(pow_path)
+
+    candidates: list[tuple[tuple, dict]] = []
+    for line, row in latency:
+        where = _where(lat_path, line, row)
+        if row["scenario"] != "SingleStream":
+            continue  # not a per-inference service time, see module docstring
+        sys_key = (row["round"], row["system_id"])
+        if sys_key in SKIPPED_SYSTEMS:
+            continue
+        if sys_key not in SYSTEMS:
+            raise InputError(f"{where}: system not in SYSTEMS or SKIPPED_SYSTEMS mapping")
+        if row["result_valid"].strip().upper() != "VALID":
+            raise InputError(f"{where}: result_valid is {row['result_valid']!r}, not VALID")
+        if row["samples_per_query"].strip() != "1":
+            raise InputError(f"{where}: SingleStream row with samples_per_query "
+                             f"{row['samples_per_query']!r} (expected 1)")
+        device_type, power_mode = SYSTEMS[sys_key]
+        try:
+            data_mode = normalise_power_mode(row["power_mode_or_tdp"])
+        except ValueError as exc:
+            raise InputError(f"{where}: {exc}") from None
+        if data_mode != power_mode:
+            raise InputError(f"{where}: power mode {row['power_mode_or_tdp']!r} normalises to "
+                             f"{data_mode!r}, mapping says {power_mode!r}")
+        system = systems.get(sys_key)
+        if system is None:
+            raise InputError(f"{sys_path}: no row for {sys_key[0]} {sys_key[1]} "
+                             f"(used by {lat_path}:{line})")
+
+        q = {col: _ns_to_ms(row[ns_col], ns_col, where) for ns_col, col in QUANTILES}
+        if q["p50_ms"] is None:
+            raise InputError(f"{where}: p50_ns is blank")
+        present = [(c, v) for c, v in q.items() if v is not None]
+        for (c1, v1), (c2, v2) in itertools.pairwise(present):
+            if v2 < v1:
+                raise InputError(f"{where}: percentiles not monotonic: {c1}={v1} > {c2}={v2}")
+        mean = _ns_to_ms(row["mean_ns"], "mean_ns", where)
+        lo, hi = q["min_ms"], q["max_ms"]
+        if mean is not None and lo is not None and hi is not None and not lo <= mean <= hi:
+            raise InputError(f"{where}: mean {mean} ms outside [min, max] = [{lo}, {hi}]")
+
+        notes = [
+            "scenario SingleStream (1 sample/query, one query in flight)",
+            f"system {system['system_name']}",
+            f"software: {row['software']}",
+            f"power mode: {system['power_mode_or_tdp'] or row['power_mode_or_tdp']}",
+            PRECISION_NOTE,
+            OFFICIAL_NOTE,
+        ]
+        if row["benchmark"].startswith("bert"):
+            notes.append("BERT engines run mixed int8/fp16")
+        if (row["round"], row["benchmark"]) in MODEL_NOTES:
+            notes.append(MODEL_NOTES[(row["round"], row["benchmark"])])
+        power_w = idle_w = None
+        p = power.get((row["round"], row["system_id"], row["benchmark"], "SingleStream"))
+        if p is not None:
+            power_w, idle_w, spl = p
+            notes.append(f"{POWER_NOTE}; from power_summary.csv ({spl}, same commit)")
+        if row["notes"].strip():
+            notes.append(f"data notes: {row['notes']}")
+
+        trace = dict.fromkeys(COLUMNS)
+        trace.update(
+            device_type=device_type, model=row["benchmark"], engine=ENGINE, precision=PRECISION,
+            batch=1, threads=0, power_mode=power_mode, resource="accel", units=1,
+            latency_kind="percentiles", mean_ms=mean, power_w=power_w, idle_power_w=idle_w,
+            source_kind="published",
+            source=(f"MLPerf Inference {row['round']} {row['division']}, {row['submitter']}, "
+                    f"{row['system_id']}; {row['source_repo']}/{row['source_path']}"
+                    f"@{row['source_commit']}"),
+            notes=notes,  # list until de-duplication has added to it; joined below
+        )
+        trace.update(q)
+        order = (_round_key(row["round"]), row["system_id"], row["run"], row["source_path"])
+        candidates.append((order, trace))
+
+    # Duplicate keys: keep the row of the oldest round (then system_id, run, path) so the
+    # choice does not depend on input row order; the dropped sources are named in notes.
+    kept: dict[tuple, dict] = {}
+    for _, trace in sorted(candidates, key=lambda c: c[0]):
+        k = tuple(trace[c] for c in KEY)
+        if k in kept:
+            kept[k]["notes"].append(
+                f"duplicate key also in {trace['source']}; kept this row "
+                f"(rule: oldest round, then system_id, run, path)")
+        else:
+            kept[k] = trace
+
+    rows = sorted(kept.values(), key=lambda t: (t["device_type"], t["power_mode"], t["model"]))
+    for t in rows:
+        t["notes"] = _one_line("; ".join(t["notes"]))
+    return rows
+
+
+def write_csv(rows: list[dict], out: Path) -> None:
+    """Write rows atomically (temp file in the target folder, then os.replace)."""
+    out = Path(out)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
+            w.writeheader()
+            w.writerows(rows)  # None -> "" (blank cell)
+            fh.flush()
+            os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; input errors print one line to stderr and exit with code 2."""
+    ap = argparse.ArgumentParser(
+        prog="python -m synergai.tracegen.mlperf",
+        description="Convert MLPerf SingleStream summaries into a trace CSV.")
+    ap.add_argument("--src", type=Path, required=True,
+                    help="data folder holding mlperf_edge/ (e.g. ../shared/data)")
+    ap.add_argument("--out", type=Path, required=True, help="trace CSV to write")
+    args = ap.parse_args(argv)
+    try:
+        rows = convert(args.src)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
+        write_csv(rows, args.out)
+    except OSError as exc:
+        print(f"error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(f"wrote {len(rows)} rows to {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
