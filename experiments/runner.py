@@ -54,6 +54,11 @@ def prepare(cfg: Mapping[str, Any]) -> Prepared:
     spec = workload_spec(cfg["workload"])
     spec.validate(profile)
     pol = cfg.get("policy", {})
+    for mod in pol.get("modules") or []:  # user policies: importing a module registers its classes
+        try:
+            importlib.import_module(mod)
+        except Exception as exc:
+            raise ConfigError("policy.modules", f"cannot import {mod!r}: {exc}") from None
     names = list(pol.get("names") or [])
     if not names:
         raise ConfigError("policy.names", "no policy selected")
