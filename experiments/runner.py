@@ -4,6 +4,7 @@ Kept free of Hydra so tests and notebooks can call ``run_experiment`` with a pla
 """
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields

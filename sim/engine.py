@@ -86,12 +86,37 @@ class _Run:
         svc = self.svc
         self.pool.busy_unit_ms += self.units * svc
         self.pool.release(self.units)
-        sim.view.on_clock(finish)
-        sim.view.on_completed(self.job.id)
+        sim.view.on_completed(self.job.id, finish)
         if sim._observes:
             sim.policy.observe(Completion(self.job.id, self.pl.node, self.pl.config, finish, svc))
-        sim.records.append((self.job, self.i, self.entry, self.pl.predicted_latency_ms, self.t_dec, self.transfer,
-                            self.t_start, finish, svc, "completed", ""))
+        sim.log.end(self.job.id, self.i, self.entry, self.pl.predicted_latency_ms, self.t_dec, self.transfer,
+                    self.t_start, finish, svc, "")
+
+
+class JobLog:
+    """Per-job outcome columns, indexed by job id (ids are 0..n-1 in arrival order).
+
+    Column lists rather than a record per job: the results table is built without sorting or transposing,
+    and a job that would end twice is caught where it happens.
+    """
+
+    def __init__(self, n: int):
+        nan = math.nan
+        self.ended = [False] * n
+        self.node = [-1] * n
+        self.entry = [-1] * n
+        self.predicted, self.t_dec, self.transfer = [nan] * n, [nan] * n, [nan] * n
+        self.start, self.finish, self.service = [nan] * n, [nan] * n, [nan] * n
+        self.reason = [""] * n  # "" = completed, else why it failed
+
+    def end(self, k, i, entry, predicted, t_dec, transfer, start, finish, service, reason):
+        if self.ended[k]:
+            raise RuntimeError(f"job {k} ended twice")
+        self.ended[k] = True
+        self.node[k] = -1 if i is None else i
+        self.entry[k] = -1 if entry is None else entry.index
+        self.predicted[k], self.t_dec[k], self.transfer[k] = predicted, t_dec, transfer
+        self.start[k], self.finish[k], self.service[k], self.reason[k] = start, finish, service, reason
 
 
 class ServiceSampler:
@@ -136,17 +161,12 @@ class Simulation:
         self.view = ClusterView(testbed.nodes)
         self.pools = [{CPU: Pool(n.cpu_cores), ACCEL: Pool(n.accel_slots)} for n in testbed.nodes]
         self.sampler = ServiceSampler(profile, seed)
-        self.records: list[tuple] = []
+        self.log = JobLog(len(stream))
         self.calls: list[tuple[float, int, int]] = []  # (sim time, jobs in call, wall ns)
         self.progress = progress
         self._pending: list[Job] = []
         self._observes = type(policy).observe is not Policy.observe
-        self._routes = {}
-        net = testbed.network
-        for o in stream.origins:
-            for i, n in enumerate(testbed.nodes):
-                r = net.route(o, n.site)
-                self._routes[o, i] = r
+        self._how: dict[tuple, tuple] = {}  # placement kind -> _resolve() result
         policy.prepare(profile, testbed.nodes, testbed.network,
                        np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(2,)))))
 
@@ -196,52 +216,58 @@ class Simulation:
         self.calls.append((now, len(jobs), time.perf_counter_ns() - t0))
         if len(placements) != len(jobs):
             raise RuntimeError(f"policy {self.policy.name} returned {len(placements)} placements for {len(jobs)} jobs")
-        index = view.index
         for job, pl in zip(jobs, placements):
             if pl.node is None:
                 self._fail(job, None, None, pl.reason or "rejected by policy", pl)
                 continue
-            i = index.get(pl.node)
-            if i is None:
-                self._fail(job, None, None, f"policy chose unknown node {pl.node!r}", pl)
+            key = (job.model, job.origin_site, job.input_bytes, job.queries, pl.node, pl.config)
+            how = self._how.get(key)
+            if how is None:
+                how = self._how[key] = self._resolve(job, pl)
+            i, entry, transfer, service = how
+            if entry is None or isinstance(transfer, str):
+                self._fail(job, i, entry, transfer, pl)
                 continue
-            node = self.testbed.nodes[i]
-            try:
-                entry = self.profile.entry(job.model, node.device_type, pl.config)
-            except KeyError as exc:
-                self._fail(job, i, None, str(exc.args[0]), pl)
-                continue
-            route = self._routes[job.origin_site, i]
-            if route is None:
-                self._fail(job, i, entry, f"no network route from {job.origin_site} to {node.site}", pl)
-                continue
-            if self.pools[i][entry.resource].capacity < entry.units:
-                self._fail(job, i, entry, f"config needs {entry.units} {entry.resource} units, "
-                                          f"{node.name} has {node.capacity(entry.resource)}", pl)
-                continue
-            transfer = route.transfer_ms(job.input_bytes)
-            view.on_placed(job, pl, entry.resource, entry.units, now + transfer, entry.service_ms(job.queries))
+            view.on_placed(job, pl, entry.resource, entry.units, now + transfer, service)
             _Run(self, job, pl, i, entry, self.pools[i][entry.resource], now, transfer)
+
+    def _resolve(self, job, pl):
+        """Check a placement once per kind of job: (node index, entry, transfer ms or failure reason, service)."""
+        i = self.view.index.get(pl.node)
+        if i is None:
+            return None, None, f"policy chose unknown node {pl.node!r}", 0.0
+        node = self.testbed.nodes[i]
+        try:
+            entry = self.profile.entry(job.model, node.device_type, pl.config)
+        except KeyError as exc:
+            return i, None, str(exc.args[0]), 0.0
+        route = self.testbed.network.route(job.origin_site, node.site)
+        if route is None:
+            return i, entry, f"no network route from {job.origin_site} to {node.site}", 0.0
+        if node.capacity(entry.resource) < entry.units:
+            return i, entry, (f"config needs {entry.units} {entry.resource} units, "
+                              f"{node.name} has {node.capacity(entry.resource)}"), 0.0
+        # the view tracks the scheduler's own prediction of the job's service time
+        return i, entry, route.transfer_ms(job.input_bytes), entry.service_ms(job.queries)
 
     def _fail(self, job, i, entry, reason, pl):
         nan = math.nan
-        self.records.append((job, i, entry, pl.predicted_latency_ms, self.env.now, nan, nan, nan, nan,
-                             "failed", reason))
+        reason = reason or "failed (no reason given)"
+        self.log.end(job.id, i, entry, pl.predicted_latency_ms, self.env.now, nan, nan, nan, nan, reason)
         if self._observes:
             self.policy.observe(Completion(job.id, pl.node, pl.config, self.env.now, ok=False, reason=reason))
 
     # ---------------------------------------------------------------- results
     def _result(self) -> SimResult:
         nodes, st = self.testbed.nodes, self.stream
-        recs = sorted(self.records, key=lambda r: r[0].id)
-        n = len(st)
-        if n != len(recs) or any(r[0].id != k for k, r in enumerate(recs)):  # an invariant, not a statistic
-            raise RuntimeError(f"{n} jobs arrived but {len(recs)} ended: jobs were lost or ended twice")
-        _, idx, ents, pred, t_dec, transfer, start, finish, svc, status, reason = (list(c) for c in zip(*recs)) \
-            if recs else ([],) * 11
-        # attribute lookups through index arrays (last slot = "none": failed before a node/config was known)
-        ni = np.fromiter((-1 if i is None else i for i in idx), dtype=np.int64, count=n)
-        ei = np.fromiter((-1 if e is None else e.index for e in ents), dtype=np.int64, count=n)
+        n, log = len(st), self.log
+        if not all(log.ended):  # conservation is an invariant, not a statistic
+            raise RuntimeError(f"{n - sum(log.ended)} of {n} jobs never ended: jobs were lost")
+        ni, ei = np.asarray(log.node, dtype=np.int64), np.asarray(log.entry, dtype=np.int64)
+        finish_a, start_a, t_dec_a, transfer_a, svc_a = (
+            np.asarray(x, dtype=float) for x in (log.finish, log.start, log.t_dec, log.transfer, log.service))
+        reason = log.reason
+        ok = np.fromiter((not r for r in reason), dtype=bool, count=n)
 
         def by_node(attr):
             return np.array([getattr(x, attr) for x in nodes] + [None], dtype=object)[ni]
@@ -251,9 +277,6 @@ class Simulation:
 
         arrival = st.arrival_ms
         qos = np.array([st.qos_ms[m] for m in st.models])[st.model_idx]
-        finish_a, start_a, t_dec_a, transfer_a = (np.asarray(x, dtype=float) for x in (finish, start, t_dec, transfer))
-        svc_a = np.asarray(svc, dtype=float)
-        ok = np.asarray(status) == "completed"
         latency = finish_a - arrival
         power = np.array([e.power_w for e in self.profile.entries] + [np.nan], dtype=float)[ei]
         jobs = pd.DataFrame({
@@ -273,7 +296,7 @@ class Simulation:
             "batch": by_entry(lambda e: e.config.batch, 0).astype(np.int64),
             "threads": by_entry(lambda e: e.config.threads, 0).astype(np.int64),
             "power_mode": by_entry(lambda e: e.config.power_mode),
-            "predicted_latency_ms": np.asarray(pred, dtype=float),
+            "predicted_latency_ms": np.asarray(log.predicted, dtype=float),
             "transfer_ms": transfer_a,
             "start_ms": start_a,
             "finish_ms": finish_a,
@@ -283,7 +306,7 @@ class Simulation:
             "violated": ~ok | (latency > qos),
             "excess_ms": np.where(ok, np.maximum(0.0, latency - qos), np.nan),
             "energy_mj": np.where(ok, power * svc_a, np.nan),
-            "status": status,
+            "status": np.where(ok, "completed", "failed"),
             "reason": reason,
         }, columns=list(JOB_COLUMNS))
         calls = pd.DataFrame(self.calls, columns=["sim_ms", "jobs", "wall_ns"])

@@ -9,18 +9,8 @@ clock. From those the view keeps, per node and resource pool, a predicted "free 
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass
 
 from .domain import ACCEL, CPU, Job, Node, Placement
-
-
-@dataclass(slots=True)
-class _Outstanding:
-    node: int
-    resource: str
-    units: int
-    placed_ms: float
-    predicted_finish_ms: float
 
 
 class ClusterView:
@@ -32,7 +22,8 @@ class ClusterView:
         self._outstanding = [0] * len(self.nodes)
         self._allocated = [{CPU: 0, ACCEL: 0} for _ in self.nodes]
         self._free_at = [{CPU: [0.0] * n.cpu_cores, ACCEL: [0.0] * n.accel_slots} for n in self.nodes]
-        self._jobs: dict[int, _Outstanding] = {}
+        # job id -> (node index, resource, units, placed at, predicted finish)
+        self._jobs: dict[int, tuple[int, str, int, float, float]] = {}
 
     # ---------------------------------------------------------------- read side (policies)
     def node(self, name: str) -> Node:
@@ -64,8 +55,10 @@ class ClusterView:
     def start_at(self, i: int, resource: str, units: int, arrive_ms: float) -> float:
         free = self._free_at[i][resource]
         if units == 1 and free:
-            kth = free[0]
-        elif 0 < units <= len(free):
+            kth = free[0]  # heap minimum
+        elif units == len(free):
+            kth = max(free)
+        elif 0 < units < len(free):
             kth = heapq.nsmallest(units, free)[-1]
         else:
             return float("inf")
@@ -102,17 +95,20 @@ class ClusterView:
                 heapq.heappush(free, finish)
         self._outstanding[i] += 1
         self._allocated[i][resource] += units
-        self._jobs[job.id] = _Outstanding(i, resource, units, self.now_ms, finish)
+        self._jobs[job.id] = (i, resource, units, self.now_ms, finish)
         return finish
 
-    def on_completed(self, job_id: int) -> None:
-        """A placed job was observed to finish (or fail); forget it, and drop stale predictions."""
+    def on_completed(self, job_id: int, now_ms: float | None = None) -> None:
+        """A placed job was observed to finish (or fail) at ``now_ms``; forget it, drop stale predictions."""
+        if now_ms is not None:
+            self.now_ms = now_ms
         o = self._jobs.pop(job_id, None)
         if o is None:
             return
-        self._outstanding[o.node] -= 1
-        alloc = self._allocated[o.node]
-        alloc[o.resource] -= o.units
-        if alloc[o.resource] == 0:  # nothing left on this pool: every unit is free now
-            free = self._free_at[o.node][o.resource]
+        i, resource = o[0], o[1]
+        self._outstanding[i] -= 1
+        alloc = self._allocated[i]
+        alloc[resource] -= o[2]
+        if alloc[resource] == 0:  # nothing left on this pool: every unit is free now
+            free = self._free_at[i][resource]
             free[:] = [self.now_ms] * len(free)

@@ -30,10 +30,12 @@ class Candidate(NamedTuple):
     """A (node, config) option for a kind of job, with the job-independent numbers precomputed offline."""
 
     i: int  # node index in the cluster view
-    node: Node
-    entry: ProfileEntry
+    resource: str  # pool the config occupies (entry.resource)
+    units: int  # units it holds (entry.units)
     transfer_ms: float  # origin -> node, for the job's input size
     service_ms: float  # predicted (mean) service time of the whole job
+    node: Node
+    entry: ProfileEntry
 
 
 def register(name: str) -> Callable[[type[Policy]], type[Policy]]:
@@ -111,8 +113,9 @@ class Policy:
         c = self._candidates.get(k)
         if c is None:
             c = self._candidates[k] = tuple(
-                Candidate(self.nodes.index(n), n, e, self.network.transfer_ms(job.origin_site, n.site, job.input_bytes),
-                          e.service_ms(job.queries))
+                Candidate(self.nodes.index(n), e.resource, e.units,
+                          self.network.transfer_ms(job.origin_site, n.site, job.input_bytes), e.service_ms(job.queries),
+                          n, e)
                 for n, e in self.eligible(job))
         return c
 

@@ -2,6 +2,8 @@
 
 No configuration choice: every node runs the job with its default config (fastest batch-1 entry), so the
 policy is performance-aware in *where*, not in *how*. Predictions are the view's list-scheduling estimate.
+Candidates are visited in order of their lower bound (transfer + service, i.e. no wait), so the search stops
+as soon as no remaining node can beat the best found: exact, and cheap when fast nodes have short queues.
 """
 from ..domain import Placement
 from ..policy import Policy, register
@@ -9,18 +11,28 @@ from ..policy import Policy, register
 
 @register("greedy")
 class GreedyPolicy(Policy):
+    def prepare(self, *args, **kw):
+        super().prepare(*args, **kw)
+        self._by_bound: dict[tuple, tuple] = {}
+
     def schedule(self, jobs, view):
         out = []
         now = view.now_ms
+        ready, start_at = view.ready_at, view.start_at
         for job in jobs:
+            k = (job.model, job.origin_site, job.private, job.queries, job.input_bytes)
+            cands = self._by_bound.get(k)
+            if cands is None:  # stable sort: equal bounds keep node order, so ties go to the first node
+                cands = self._by_bound[k] = tuple(sorted(self.candidates(job), key=lambda c: c.transfer_ms + c.service_ms))
             best, best_finish = None, float("inf")
-            for c in self.candidates(job):
-                if not view.ready_at(c.i):
-                    continue
-                e = c.entry
-                finish = view.start_at(c.i, e.resource, e.units, now + c.transfer_ms) + c.service_ms
-                if finish < best_finish:
-                    best, best_finish = c, finish
+            for c in cands:
+                i, resource, units, transfer, service = c[:5]
+                if now + transfer + service >= best_finish:
+                    break  # every later candidate finishes at or after its bound, which is no better
+                if ready(i):
+                    finish = start_at(i, resource, units, now + transfer) + service
+                    if finish < best_finish:
+                        best, best_finish = c, finish
             if best is None:
                 out.append(self.no_node(job))
             else:
