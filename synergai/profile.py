@@ -24,7 +24,8 @@ PERCENTILE_COLUMNS = (  # column -> quantile level
 COLUMNS = (
     "device_type", "model", "engine", "precision", "batch", "threads", "power_mode", "resource", "units",
     "latency_kind", "samples_ms", *(c for c, _ in PERCENTILE_COLUMNS), "mean_ms",
-    "power_w", "idle_power_w", "cpu_ms", "source_kind", "source", "notes",
+    "power_w", "idle_power_w", "cpu_ms", "cpu_samples_ms", "cold_start_ms", "load_avg_1m", "engine_version",
+    "host", "source_kind", "source", "notes",
 )
 REQUIRED = ("device_type", "model", "engine", "precision", "batch", "threads", "power_mode", "resource",
             "units", "latency_kind", "source_kind", "source")
@@ -117,6 +118,7 @@ class ProfileEntry:
     source_kind: str = "derived"
     source: str = ""
     notes: str = ""
+    cpu_samples_ms: np.ndarray | None = None  # per-call CPU time aligned with the latency samples, if measured
     index: int = -1  # position in the profile, a stable id for per-entry random streams
     p50_ms: float = field(init=False)
     mean_ms: float = field(init=False)
@@ -272,6 +274,20 @@ def _num(path, line, row, col, kind=float, minimum=None, strict=False, required=
     return v
 
 
+def _floats(path, line, col, raw, allow_zero=False) -> list[float]:
+    vals = []
+    for i, tok in enumerate(raw.split(";")):
+        try:
+            v = float(tok)
+        except ValueError:
+            raise TraceError(path, line, col, f"sample {i + 1} is not a number: {tok!r}") from None
+        if not (math.isfinite(v) and (v >= 0 if allow_zero else v > 0)):
+            raise TraceError(path, line, col, f"sample {i + 1} must be a finite number {'>=' if allow_zero else '>'} 0, "
+                             f"got {tok!r}")
+        vals.append(v)
+    return vals
+
+
 def _parse_row(path, line, row) -> ProfileEntry:
     for col in ("device_type", "model", "engine", "precision", "power_mode", "source"):
         if not row[col].strip():
@@ -290,16 +306,7 @@ def _parse_row(path, line, row) -> ProfileEntry:
         raw = row.get("samples_ms", "").strip()
         if not raw:
             raise TraceError(path, line, "samples_ms", "latency_kind=samples needs samples")
-        vals = []
-        for i, tok in enumerate(raw.split(";")):
-            try:
-                v = float(tok)
-            except ValueError:
-                raise TraceError(path, line, "samples_ms", f"sample {i + 1} is not a number: {tok!r}") from None
-            if not (math.isfinite(v) and v > 0):
-                raise TraceError(path, line, "samples_ms", f"sample {i + 1} must be a finite number > 0, got {tok!r}")
-            vals.append(v)
-        dist: LatencyDist = EmpiricalDist(vals)
+        dist: LatencyDist = EmpiricalDist(_floats(path, line, "samples_ms", raw))
     elif kind == "percentiles":
         pts = [(q, _num(path, line, row, c, float, 0, strict=True)) for c, q in PERCENTILE_COLUMNS]
         given = [(q, v) for q, v in pts if not math.isnan(v)]
@@ -317,6 +324,15 @@ def _parse_row(path, line, row) -> ProfileEntry:
     else:
         raise TraceError(path, line, "latency_kind", f"must be samples|percentiles, got {kind!r}")
     _num(path, line, row, "mean_ms", float, 0, strict=True)  # validated only; distribution defines the mean
+    cpu_samples = None
+    raw_cpu = row.get("cpu_samples_ms", "").strip()
+    if raw_cpu:
+        cpu_samples = _floats(path, line, "cpu_samples_ms", raw_cpu, allow_zero=True)
+        if kind != "samples" or len(cpu_samples) != len(dist.samples):
+            raise TraceError(path, line, "cpu_samples_ms", "needs latency_kind=samples and one value per sample "
+                             f"({len(cpu_samples)} given)")
+    for col in ("cold_start_ms", "load_avg_1m"):
+        _num(path, line, row, col, float, 0)
     return ProfileEntry(
         device_type=row["device_type"].strip(), model=row["model"].strip(),
         config=Config(row["engine"].strip(), row["precision"].strip(), batch, threads, row["power_mode"].strip()),
@@ -325,4 +341,5 @@ def _parse_row(path, line, row) -> ProfileEntry:
         idle_power_w=_num(path, line, row, "idle_power_w", float, 0),
         cpu_ms=_num(path, line, row, "cpu_ms", float, 0),
         source_kind=source_kind, source=row["source"].strip(), notes=row.get("notes", "").strip(),
+        cpu_samples_ms=None if cpu_samples is None else np.asarray(cpu_samples),
     )
