@@ -18,7 +18,7 @@ from backends import get_backend
 from synergai.errors import ConfigError, SynergAIError
 from synergai.metrics import SUMMARY_COLUMNS, node_utilization, summarize
 from synergai.policy import make_policy
-from synergai.profile import PerformanceProfile
+from synergai.profile import BASES, PerformanceProfile
 from synergai.testbed import Testbed, testbed_from_dict
 from synergai.workload import JobStream, WorkloadSpec, generate
 
@@ -50,7 +50,10 @@ def prepare(cfg: Mapping[str, Any]) -> Prepared:
     tdir = project_path(exp.get("traces_dir", "traces"))
     if not tdir.is_dir():
         raise ConfigError("experiment.traces_dir", f"{tdir}: directory not found")
-    profile = PerformanceProfile.from_dir(tdir)
+    basis = exp.get("latency_basis", "wall")
+    if basis not in BASES:
+        raise ConfigError("experiment.latency_basis", f"must be one of {', '.join(BASES)}, got {basis!r}")
+    profile = PerformanceProfile.from_dir(tdir, basis=basis)
     testbed = testbed_from_dict(cfg["cluster"])
     spec = workload_spec(cfg["workload"])
     spec.validate(profile)

@@ -130,3 +130,17 @@ def test_default_entry_is_fastest_batch1():
     assert prof.default_entry("m", "vmdev").config.threads == 2  # 12 ms beats 20 ms
     assert prof.default_entry("m", "nodev") is None
     assert prof.configs("m", "fastdev", power_modes=("MaxQ",)) == []
+
+
+def test_cpu_basis_removes_neighbour_stalls(tmp_path):
+    """Wall samples with two stalls (another process took the CPU); CPU time did not stall."""
+    wall = [10.0, 10.2, 30.0, 10.1, 9.9, 10.0, 45.0, 10.3, 10.0, 10.1]
+    cpu = [19.8, 20.0, 20.2, 20.0, 19.6, 19.9, 20.1, 20.4, 19.9, 20.0]  # 2 threads: CPU ~ 2 x wall
+    p = write(tmp_path, row(samples_ms=";".join(map(str, wall)), cpu_samples_ms=";".join(map(str, cpu))))
+    w = PerformanceProfile.from_csv([p], basis="wall").entries[0]
+    c = PerformanceProfile.from_csv([p], basis="cpu").entries[0]
+    assert w.dist.quantile(1.0) == 45.0
+    assert c.dist.quantile(1.0) < 10.5 and c.mean_ms == pytest.approx(10.0, rel=0.02)
+    assert "cpu basis" in c.notes
+    with pytest.raises(ValueError):
+        PerformanceProfile.from_csv([p], basis="both")
