@@ -43,8 +43,16 @@ def _override_variants(overrides: list[str]) -> list[list[str]]:
     for o in parsed:
         if o.is_sweep_override():
             vals = [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()]
+            choices = list(o.sweep_string_iterator())
         else:
             vals = [o.input_line]
+            choices = [o.value()] if isinstance(o.value(), str) else []
+        group = CONFIG_DIR / o.key_or_group
+        if "." not in o.key_or_group and group.is_dir() and not o.is_delete():
+            known = sorted(p.stem for p in group.glob("*.yaml"))
+            for c in choices:
+                if c not in known:
+                    _fail(f"{o.key_or_group}: unknown option {c!r} (available: {', '.join(known)})")
         base.append(vals[0])
         variants.append(vals)
     out = [base]

@@ -74,6 +74,7 @@ __all__ = [
     "build_mobilenet_v2",
     "count_parameters",
     "input_shape_description",
+    "IO_NAMES",
     "retinanet_num_anchors",
 ]
 
@@ -426,6 +427,15 @@ _INPUT_SHAPES: dict[str, str] = {
 }
 
 
+#: ONNX input and output names of each model (used by the exporter; inputs in ``input_fn`` order).
+IO_NAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "resnet50": (("input",), ("logits",)),
+    "retinanet": (("input",), ("cls_logits", "bbox_regression")),
+    "bert-99": (("input_ids", "token_type_ids"), ("start_logits", "end_logits")),
+    "mobilenet-v2": (("input",), ("logits",)),
+}
+
+
 def build(name: str) -> tuple[nn.Module, InputFn]:
     """Build a registered model (eval mode, random weights) with its default MLPerf input shape."""
     try:
@@ -437,6 +447,8 @@ def build(name: str) -> tuple[nn.Module, InputFn]:
 
 def input_shape_description(name: str, batch: int) -> str:
     """Human-readable input shape of one call, for trace notes."""
+    if name not in _INPUT_SHAPES:
+        return f"(batch {batch})"
     return _INPUT_SHAPES[name].format(b=batch)
 
 
