@@ -81,6 +81,25 @@ class Policy:
         self._candidates: dict[tuple, tuple[Candidate, ...]] = {}
 
     def schedule(self, jobs: Sequence[Job], view: ClusterView) -> list[Placement]:
+        """Online step. Default: decide each job on its own through ``choose`` (override for joint decisions)."""
+        out = []
+        for job in jobs:
+            ready = [c for c in self.candidates(job) if view.ready_at(c.i)]
+            picked = self.choose(job, ready, view) if ready else None
+            if picked is None:
+                out.append(self.no_node(job))
+            elif isinstance(picked, Placement):
+                out.append(picked)
+            else:
+                out.append(self.place(job, picked.node, picked.entry, view))
+        return out
+
+    def choose(self, job: Job, ready: list[Candidate], view: ClusterView) -> Candidate | Placement | None:
+        """Per-job extension point: pick one of the ready candidates (never called with an empty list).
+
+        Return a Candidate (placed with its default config and this policy's prediction), a full Placement
+        (own config, reason, or a reject), or None (the job fails: no node can run it).
+        """
         raise NotImplementedError
 
     def observe(self, completion: Completion) -> None:
@@ -118,9 +137,6 @@ class Policy:
                           n, e)
                 for n, e in self.eligible(job))
         return c
-
-    def ready_eligible(self, job: Job, view: ClusterView) -> list[tuple[Node, ProfileEntry]]:
-        return [(n, e) for n, e in self.eligible(job) if view.ready(n.name)]
 
     def no_node(self, job: Job) -> Placement:
         why = "no ready node can run model " + repr(job.model)

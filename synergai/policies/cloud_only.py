@@ -1,7 +1,7 @@
 """Cloud only: the classic offload-everything deployment; least-outstanding cloud node, default config.
 
-A private job may not leave the edge, so it runs on the least-loaded edge node instead (counted in the
-reason). If the cluster has no cloud node that can run the model, the job fails with a reason.
+A private job may not leave the edge, so it runs on the least-loaded edge node instead (said in the reason).
+If no ready cloud node can run the model, the job fails with a reason.
 """
 from ..domain import Placement
 from ..policy import Policy, register
@@ -9,18 +9,10 @@ from ..policy import Policy, register
 
 @register("cloud_only")
 class CloudOnlyPolicy(Policy):
-    def schedule(self, jobs, view):
-        out = []
-        for job in jobs:
-            cands = self.ready_eligible(job, view)
-            pool = [ne for ne in cands if not ne[0].is_edge]
-            why = "cloud"
-            if job.private:
-                pool, why = cands, "private job kept on the edge"
-            if not pool:
-                out.append(self.no_node(job) if job.private or not cands else Placement.reject(
-                    job.id, f"cloud_only: no ready cloud node can run model {job.model!r}"))
-                continue
-            node, entry = min(pool, key=lambda ne: view.outstanding(ne[0].name) / ne[0].capacity(ne[1].resource))
-            out.append(self.place(job, node, entry, view, reason=f"{self.name}: {why}"))
-        return out
+    def choose(self, job, ready, view):
+        pool = ready if job.private else [c for c in ready if not c.node.is_edge]
+        if not pool:
+            return Placement.reject(job.id, f"cloud_only: no ready cloud node can run model {job.model!r}")
+        c = min(pool, key=lambda c: view.outstanding_at(c.i) / c.node.capacity(c.resource))
+        why = "private job kept on the edge" if job.private else "cloud"
+        return self.place(job, c.node, c.entry, view, reason=f"{self.name}: {why}")

@@ -9,26 +9,18 @@ from ..policy import Policy, register
 
 @register("edge_first")
 class EdgeFirstPolicy(Policy):
-    def schedule(self, jobs, view):
-        out = []
+    def choose(self, job, ready, view):
         now = view.now_ms
-        for job in jobs:
-            cands = [c for c in self.candidates(job) if view.ready_at(c.i)]
-            if not cands:
-                out.append(self.no_node(job))
-                continue
-            edge = [c for c in cands if c.node.is_edge]
-            cloud = [c for c in cands if not c.node.is_edge]
-            idle_edge = [c for c in edge if view.start_at(c.i, c.entry.resource, c.entry.units, now) <= now]
-            if idle_edge:
-                choice, why = min(idle_edge, key=lambda c: c.transfer_ms), "edge node idle"
+        edge = [c for c in ready if c.node.is_edge]
+        cloud = [c for c in ready if not c.node.is_edge]
+        idle_edge = [c for c in edge if view.start_at(c.i, c.resource, c.units, now) <= now]
+        if idle_edge:
+            c, why = min(idle_edge, key=lambda c: c.transfer_ms), "edge node idle"
+        else:
+            idle_cloud = [c for c in cloud if view.start_at(c.i, c.resource, c.units, now) <= now]
+            if idle_cloud:
+                c, why = min(idle_cloud, key=lambda c: c.transfer_ms), "edge busy, cloud idle: offload"
             else:
-                idle_cloud = [c for c in cloud if view.start_at(c.i, c.entry.resource, c.entry.units, now) <= now]
-                if idle_cloud:
-                    choice, why = min(idle_cloud, key=lambda c: c.transfer_ms), "edge busy, cloud idle: offload"
-                else:
-                    pool = edge or cloud
-                    choice = min(pool, key=lambda c: view.outstanding_at(c.i) / c.node.capacity(c.entry.resource))
-                    why = "all busy: least loaded " + ("edge" if edge else "cloud")
-            out.append(self.place(job, choice.node, choice.entry, view, reason=f"{self.name}: {why}"))
-        return out
+                c = min(edge or cloud, key=lambda c: view.outstanding_at(c.i) / c.node.capacity(c.resource))
+                why = "all busy: least loaded " + ("edge" if edge else "cloud")
+        return self.place(job, c.node, c.entry, view, reason=f"{self.name}: {why}")

@@ -11,21 +11,13 @@ from ..policy import Policy, register
 
 @register("k8s_default")
 class K8sDefaultPolicy(Policy):
-    def schedule(self, jobs, view):
-        out = []
-        for job in jobs:
-            cands = self.ready_eligible(job, view)
-            if not cands:
-                out.append(self.no_node(job))
-                continue
-            scored = []
-            for node, entry in cands:
-                cap = node.capacity(entry.resource)
-                left = cap - view.allocated(node.name, entry.resource) - entry.units
-                scored.append((left / cap, left >= 0, node, entry))
-            fits = [s for s in scored if s[1]] or scored
-            top = max(s[0] for s in fits)
-            best = [s for s in fits if s[0] == top]
-            _, _, node, entry = best[int(self.rng.integers(len(best)))] if len(best) > 1 else best[0]
-            out.append(self.place(job, node, entry, view))
-        return out
+    def choose(self, job, ready, view):
+        scored = []
+        for c in ready:
+            cap = c.node.capacity(c.resource)
+            left = cap - view.allocated(c.node.name, c.resource) - c.units
+            scored.append((left / cap, left >= 0, c))
+        fits = [s for s in scored if s[1]] or scored
+        top = max(s[0] for s in fits)
+        best = [s[2] for s in fits if s[0] == top]
+        return best[int(self.rng.integers(len(best)))] if len(best) > 1 else best[0]
