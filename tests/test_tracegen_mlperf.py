@@ -238,15 +238,16 @@ def test_no_batch1_derived_row_even_without_singlestream(make_src):
     assert rows[0]["p50_ms"] == pytest.approx(2 / 92.4048 * 1e3, rel=1e-12)
 
 
-def test_derived_faster_than_batch1_is_kept_and_flagged(make_src):
+def test_derived_faster_than_batch1_is_floored_and_flagged(make_src):
     rows = derived(mlperf.convert(make_src()))
     p50_b1 = 630245 / 1e6
     by_b = {r["batch"]: r for r in rows}
-    # batch 2 at 6438.1 samples/s = 0.31 ms < SingleStream p50 0.63 ms: kept, but flagged.
-    assert by_b[2]["p50_ms"] < p50_b1 and by_b[4]["p50_ms"] < p50_b1
-    assert "below the SingleStream batch-1 p50 (0.630245 ms)" in by_b[2]["notes"]
-    assert "below the SingleStream batch-1 p50" in by_b[4]["notes"]
-    assert by_b[8]["p50_ms"] > p50_b1 and "below the SingleStream" not in by_b[8]["notes"]
+    # batch 2 at 6438.1 samples/s = 0.31 ms < SingleStream p50 0.63 ms: floored to 0.63 ms, and flagged.
+    assert by_b[2]["p50_ms"] == by_b[4]["p50_ms"] == p50_b1
+    assert by_b[2]["min_ms"] == by_b[2]["max_ms"] == p50_b1
+    assert "throughput bound (0.310651 ms) is below the SingleStream batch-1 p50 (0.630245 ms)" in by_b[2]["notes"]
+    assert "floored" in by_b[4]["notes"]
+    assert by_b[8]["p50_ms"] == pytest.approx(8 / 6438.1 * 1e3) and "floored" not in by_b[8]["notes"]
 
 
 def test_derived_power_only_from_matching_offline_power_row(make_src):
