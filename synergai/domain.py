@@ -79,6 +79,7 @@ class Placement:
     predicted_latency_ms: float = float("nan")  # transfer + wait + service, as the policy predicts it
     predicted_service_ms: float = float("nan")
     reason: str = ""
+    priority: float = 0.0  # queue order on the node (lower first) when the policy's queue_discipline is "priority"
 
     @classmethod
     def reject(cls, job_id: int, reason: str) -> Placement:

@@ -73,6 +73,7 @@ class Policy:
 
     name = "base"
     window_ms: float = 0.0  # > 0: the backend batches arrivals into windows of this length
+    queue_discipline: str = "fifo"  # or "priority": node queues serve the lowest Placement.priority first
 
     def prepare(self, profile: PerformanceProfile, nodes: Sequence[Node], network: Network,
                 rng: np.random.Generator) -> None:

@@ -24,11 +24,11 @@ def test_default_experiment_smoke(tmp_path):
     assert r.returncode == 0, r.stderr
     summary = pd.read_csv(out / "summary.csv")
     assert set(summary["policy"]) == {"random", "round_robin", "least_outstanding", "k8s_default", "edge_first",
-                                      "cloud_only", "greedy"}
+                                      "cloud_only", "greedy", "mael", "slo_mael", "slo_mael_plain", "synergai"}
     assert set(summary["window"]) == {"all", "steady"}
     assert (summary.loc[summary["window"] == "all", "jobs"] == 1500).all()
     jobs = pd.read_csv(out / "jobs.csv.gz")
-    assert len(jobs) == 7 * 1500
+    assert len(jobs) == 11 * 1500
     assert (out / "comparison.png").stat().st_size > 10_000
     assert "viol %" in r.stdout and "greedy" in r.stdout
 

@@ -5,6 +5,9 @@ from . import (  # noqa: F401
     greedy,
     k8s_default,
     least_outstanding,
+    mael,
     random,
     round_robin,
+    slo_mael,
+    synergai,
 )

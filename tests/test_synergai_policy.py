@@ -1,0 +1,76 @@
+"""The SynergAI policy on hand-built views: Pareto pruning, feasibility with tail service, the objective."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import entry
+
+from synergai.cluster import ClusterView
+from synergai.domain import Config, Job, Node, Placement, Site
+from synergai.network import Network
+from synergai.policies.synergai import pareto
+from synergai.policy import make_policy
+from synergai.profile import DeterministicDist, PerformanceProfile, QuantileDist
+
+T1 = Config("onnxruntime", "fp32", 1, 1, "default")
+T2 = Config("onnxruntime", "fp32", 1, 2, "default")
+B8 = Config("onnxruntime", "fp32", 8, 2, "default")
+
+
+def setup(objective="least_capable", percentile=0.9):
+    # fast board (5 ms on its accelerator), slow VM (20 ms on 1 core, 12 ms on 2 cores, batch-8 call 60 ms)
+    nodes = [Node("fast", "board", "edge", "arm64", "s", 4, 1), Node("vm", "vm", "edge", "amd64", "s", 2, 0)]
+    prof = PerformanceProfile([
+        entry("board", "m", QuantileDist([0, 0.5, 0.9, 1], [4.0, 5.0, 6.0, 7.0])),
+        entry("vm", "m", DeterministicDist(20.0), config=T1, resource="cpu", units=1),
+        entry("vm", "m", DeterministicDist(12.0), config=T2, resource="cpu", units=2),
+        entry("vm", "m", DeterministicDist(60.0), config=B8, resource="cpu", units=2),
+    ])
+    pol = make_policy("synergai", objective=objective, percentile=percentile)
+    pol.prepare(prof, nodes, Network([Site("s", "edge")], []), np.random.default_rng(0))
+    return pol, ClusterView(nodes), prof
+
+
+def job(qos, queries=1, i=0):
+    return Job(i, "m", qos_ms=qos, origin_site="s", arrival_ms=0.0, queries=queries)
+
+
+def test_pareto():
+    assert pareto([(1, 1), (2, 2), (1, 2), (2, 1)]) == [0]
+    assert pareto([(1, 2), (2, 1), (1, 2)]) == [0, 1]
+
+
+def test_offline_keeps_only_pareto_configs():
+    pol, view, _ = setup()
+    opts = {(o.node.name, o.entry.config.threads, o.entry.config.batch) for o in pol.options(job(100))}
+    # 1 thread (20 ms, 1 unit) and 2 threads (12 ms, 2 units) trade off; batch 8 for one query is dominated
+    assert opts == {("fast", 0, 1), ("vm", 1, 1), ("vm", 2, 1)}
+    # for 8 queries, batch 8 (one 60 ms call) beats 8 x 12 ms at 2 threads: it enters the front
+    opts8 = {(o.node.name, o.entry.config.batch) for o in pol.options(job(1000, queries=8))}
+    assert ("vm", 8) in opts8
+
+
+def test_least_capable_feasible_option_keeps_fast_node_free():
+    pol, view, _ = setup()
+    [p] = pol.schedule([job(qos=25.0)], view)
+    # VM is the least capable for m; among its options 1 thread (20 ms <= 25) holds fewer units
+    assert (p.node, p.config) == ("vm", T1) and p.predicted_latency_ms == 20.0
+    [p] = pol.schedule([job(qos=15.0)], view)
+    assert (p.node, p.config) == ("vm", T2)  # 1 thread misses 15 ms, 2 threads make it
+    [p] = pol.schedule([job(qos=8.0)], view)
+    assert p.node == "fast" and p.predicted_latency_ms == pytest.approx(6.0)  # tail (p90) service on the board
+
+
+def test_wait_counts_and_infeasible_goes_to_least_excess():
+    pol, view, prof = setup()
+    e = prof.default_entry("m", "board")
+    view.on_placed(Job(99, "m", 1, "s", 0), Placement(99, "fast", e.config), "accel", 1, 0.0, 50.0)  # board busy
+    [p] = pol.schedule([job(qos=8.0)], view)
+    # board: 50 + 6 > 8; vm 2 threads 12 > 8: nothing feasible -> earliest mean completion: vm/2 threads (12)
+    assert (p.node, p.config) == ("vm", T2) and "least excess" in p.reason
+
+
+def test_fastest_objective():
+    pol, view, _ = setup(objective="fastest")
+    [p] = pol.schedule([job(qos=100.0)], view)
+    assert p.node == "fast"
