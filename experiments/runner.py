@@ -129,11 +129,25 @@ def run_experiment(cfg: Mapping[str, Any], out_dir: str | Path | None = None, lo
         s = summaries[-2]
         log(f"  {name:<18} violations {s['violation_rate']:6.1%}  p99 {s['p99_latency_ms']:9.2f} ms  "
             f"failed {s['failed']}")
-    res = ExperimentResult(pd.DataFrame(summaries, columns=SUMMARY_COLUMNS), pd.concat(jobs, ignore_index=True),
+    summary = pd.DataFrame(summaries, columns=SUMMARY_COLUMNS)
+    for k, v in run_parameters(cfg, p, stream).items():  # so a sweep's summaries concatenate into one tidy table
+        summary[k] = v
+    res = ExperimentResult(summary, pd.concat(jobs, ignore_index=True),
                            pd.concat(nodes, ignore_index=True), pd.concat(decisions, ignore_index=True))
     if out_dir is not None:
         write_outputs(res, Path(out_dir), exp)
     return res
+
+
+def run_parameters(cfg: Mapping[str, Any], p: Prepared, stream: JobStream) -> dict[str, Any]:
+    s = p.spec
+    return {
+        "cluster": p.testbed.name, "nodes": len(p.testbed.nodes), "arrival": s.arrival, "n_jobs": s.n_jobs,
+        "load": s.load if s.rate_per_s is None else np.nan,
+        "rate_per_s": len(stream) / (stream.arrival_ms[-1] / 1000.0) if len(stream) > 1 else np.nan,
+        "qos_multiplier": s.qos_multiplier if not isinstance(s.qos_multiplier, dict) else np.nan,
+        "seed": p.seed, "latency_basis": cfg.get("experiment", {}).get("latency_basis", "wall"),
+    }
 
 
 def write_outputs(res: ExperimentResult, out: Path, exp: Mapping[str, Any]) -> None:

@@ -122,7 +122,9 @@ class _Run:
         self.pool.release(self.units)
         sim.view.on_completed(self.job.id, finish)
         if sim._observes:
-            sim.policy.observe(Completion(self.job.id, self.pl.node, self.pl.config, finish, svc))
+            job = self.job
+            sim.policy.observe(Completion(job.id, self.pl.node, self.pl.config, finish, svc, model=job.model,
+                                          queries=job.queries))
         sim.log.end(self.job.id, self.i, self.entry, self.pl.predicted_latency_ms, self.t_dec, self.transfer,
                     self.t_start, finish, svc, "")
 
@@ -292,7 +294,8 @@ class Simulation:
         reason = reason or "failed (no reason given)"
         self.log.end(job.id, i, entry, pl.predicted_latency_ms, self.env.now, nan, nan, nan, nan, reason)
         if self._observes:
-            self.policy.observe(Completion(job.id, pl.node, pl.config, self.env.now, ok=False, reason=reason))
+            self.policy.observe(Completion(job.id, pl.node, pl.config, self.env.now, ok=False, reason=reason,
+                                           model=job.model, queries=job.queries))
 
     # ---------------------------------------------------------------- results
     def _result(self) -> SimResult:

@@ -97,6 +97,8 @@ class Completion:
     service_ms: float = float("nan")
     ok: bool = True
     reason: str = ""
+    model: str = ""
+    queries: int = 1
 
 
 @dataclass

@@ -74,3 +74,36 @@ def test_fastest_objective():
     pol, view, _ = setup(objective="fastest")
     [p] = pol.schedule([job(qos=100.0)], view)
     assert p.node == "fast"
+
+
+def test_ablation_switches():
+    pol, view, _ = setup()
+    pol.config_selection = False
+    pol._opts.clear()
+    # default config on the VM is the fastest batch-1 one (2 threads); 1 thread is no longer an option
+    assert {(o.node.name, o.entry.config.threads) for o in pol.options(job(100))} == {("fast", 0), ("vm", 2)}
+    pol, view, _ = setup()
+    pol.tail_aware = False
+    [p] = pol.schedule([job(qos=5.5)], view)  # mean of the board's distribution is 5.25 <= 5.5; p90 6 is not
+    assert p.node == "fast"
+    pol, view, _ = setup()
+    [p] = pol.schedule([job(qos=5.5)], view)  # tail-aware: nothing is feasible -> least excess: board
+    assert p.node == "fast" and "least excess" in p.reason
+    pol, view, _ = setup()
+    pol.admission = True
+    [p] = pol.schedule([job(qos=5.5)], view)
+    assert p.node is None and "admission control" in p.reason
+
+
+def test_online_correction_follows_slow_node():
+    from synergai.domain import Completion
+
+    pol, view, _ = setup()
+    pol.online_correction = True
+    [p] = pol.schedule([job(qos=25.0)], view)
+    assert (p.node, p.config) == ("vm", T1)
+    for k in range(60):  # the VM's 1-thread config now takes 30 ms instead of 20 (throttled)
+        pol.observe(Completion(k, "vm", T1, 0.0, 30.0, model="m"))
+    assert pol._factor[("vm", T1)] == pytest.approx(1.5, rel=0.05)
+    [p] = pol.schedule([job(qos=25.0)], view)
+    assert (p.node, p.config) == ("vm", T2)  # 1 thread no longer predicted to make 25 ms
