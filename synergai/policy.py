@@ -78,7 +78,7 @@ class Policy:
     def prepare(self, profile: PerformanceProfile, nodes: Sequence[Node], network: Network,
                 rng: np.random.Generator) -> None:
         self.profile, self.nodes, self.network, self.rng = profile, tuple(nodes), network, rng
-        self._eligible: dict[tuple[str, str, bool], tuple[tuple[Node, ProfileEntry], ...]] = {}
+        self._eligible: dict[tuple[str, str, bool], tuple[tuple[int, Node, ProfileEntry], ...]] = {}
         self._candidates: dict[tuple, tuple[Candidate, ...]] = {}
 
     def schedule(self, jobs: Sequence[Job], view: ClusterView) -> list[Placement]:
@@ -107,36 +107,34 @@ class Policy:
         """Called for every finished job, in finish order (no-op by default)."""
 
     # ---------------------------------------------------------------- helpers for subclasses
-    def eligible(self, job: Job) -> tuple[tuple[Node, ProfileEntry], ...]:
-        """(node, default config) pairs that can run the job: a profile entry exists, privacy respected.
-
-        Cached per (model, origin, private); readiness is checked by callers, it changes at run time.
+    def eligible(self, job: Job) -> tuple[tuple[int, Node, ProfileEntry], ...]:
+        """(node index, node, default config) for nodes that can run the job: a profile entry exists, a route
+        exists, privacy is respected. Cached per (model, origin, private); readiness changes at run time.
         """
         k = (job.model, job.origin_site, job.private)
         pairs = self._eligible.get(k)
         if pairs is None:
             out = []
-            for n in self.nodes:
+            for i, n in enumerate(self.nodes):
                 if job.private and not n.is_edge:
                     continue
                 if self.network.route(job.origin_site, n.site) is None:
                     continue
                 e = self.profile.default_entry(job.model, n.device_type, n.power_modes)
                 if e is not None:
-                    out.append((n, e))
+                    out.append((i, n, e))
             pairs = self._eligible[k] = tuple(out)
         return pairs
 
     def candidates(self, job: Job) -> tuple[Candidate, ...]:
-        """``eligible`` with node index, transfer and service time precomputed (cached per kind of job)."""
+        """``eligible`` with transfer and service time precomputed (cached per kind of job)."""
         k = (job.model, job.origin_site, job.private, job.queries, job.input_bytes)
         c = self._candidates.get(k)
         if c is None:
             c = self._candidates[k] = tuple(
-                Candidate(self.nodes.index(n), e.resource, e.units,
-                          self.network.transfer_ms(job.origin_site, n.site, job.input_bytes), e.service_ms(job.queries),
-                          n, e)
-                for n, e in self.eligible(job))
+                Candidate(i, e.resource, e.units, self.network.transfer_ms(job.origin_site, n.site, job.input_bytes),
+                          e.service_ms(job.queries), n, e)
+                for i, n, e in self.eligible(job))
         return c
 
     def no_node(self, job: Job) -> Placement:

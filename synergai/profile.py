@@ -126,6 +126,7 @@ class ProfileEntry:
     mean_ms: float = field(init=False)
 
     def __post_init__(self):
+        self._quantiles: dict[float, float] = {}  # q -> per-call quantile, computed once
         self.p50_ms = self.dist.quantile(0.5)
         self.mean_ms = self.dist.mean_ms
 
@@ -148,7 +149,12 @@ class ProfileEntry:
 
     def service_ms(self, queries: int = 1, q: float | None = None) -> float:
         """Predicted service time of a job: mean (q=None) or the q-quantile per call, times the calls."""
-        per_call = self.mean_ms if q is None else (self.p50_ms if q == 0.5 else self.dist.quantile(q))
+        if q is None:
+            per_call = self.mean_ms
+        else:
+            per_call = self._quantiles.get(q)
+            if per_call is None:
+                per_call = self._quantiles[q] = self.dist.quantile(q)
         return self.calls(queries) * per_call
 
     def energy_mj(self, service_ms: float) -> float:

@@ -128,6 +128,8 @@ class SynergAIPolicy(Policy):
                     else:
                         rank = ()
                     out.append(Option(i, e.resource, e.units, tr, tails[a], e.service_ms(job.queries), rank, n, e))
+            if self.objective != "fastest":  # rank does not depend on the wait: visit options best-rank first
+                out.sort(key=lambda o: o.rank)
             opts = self._opts[k] = tuple(out)
         return opts
 
@@ -150,6 +152,8 @@ class SynergAIPolicy(Policy):
                     key = o.rank or (finish,)
                     if best_key is None or key < best_key:
                         best, best_key, best_finish, best_k = o, key, finish, k
+                        if o.rank:
+                            break  # options are in rank order: the first feasible one is the choice
                 elif best is None:
                     f = start + o.mean_ms * k
                     if fb_finish is None or f < fb_finish:
