@@ -42,11 +42,11 @@ def test_pareto():
 
 def test_offline_keeps_only_pareto_configs():
     pol, view, _ = setup()
-    opts = {(o.node.name, o.entry.config.threads, o.entry.config.batch) for o in pol.options(job(100))}
+    opts = {(o.node.name, o.entry.config.threads, o.entry.config.batch) for o in pol.options(job(100))[1]}
     # 1 thread (20 ms, 1 unit) and 2 threads (12 ms, 2 units) trade off; batch 8 for one query is dominated
     assert opts == {("fast", 0, 1), ("vm", 1, 1), ("vm", 2, 1)}
     # for 8 queries, batch 8 (one 60 ms call) beats 8 x 12 ms at 2 threads: it enters the front
-    opts8 = {(o.node.name, o.entry.config.batch) for o in pol.options(job(1000, queries=8))}
+    opts8 = {(o.node.name, o.entry.config.batch) for o in pol.options(job(1000, queries=8))[1]}
     assert ("vm", 8) in opts8
 
 
@@ -81,7 +81,7 @@ def test_ablation_switches():
     pol.config_selection = False
     pol._opts.clear()
     # default config on the VM is the fastest batch-1 one (2 threads); 1 thread is no longer an option
-    assert {(o.node.name, o.entry.config.threads) for o in pol.options(job(100))} == {("fast", 0), ("vm", 2)}
+    assert {(o.node.name, o.entry.config.threads) for o in pol.options(job(100))[1]} == {("fast", 0), ("vm", 2)}
     pol, view, _ = setup()
     pol.tail_aware = False
     [p] = pol.schedule([job(qos=5.5)], view)  # mean of the board's distribution is 5.25 <= 5.5; p90 6 is not

@@ -93,8 +93,14 @@ class SynergAIPolicy(Policy):
                 if e is not None:
                     self._speed[m, n.device_type] = e.p50_ms
 
-    def options(self, job) -> tuple[Option, ...]:
-        k = (job.model, job.origin_site, job.private, job.queries, job.input_bytes)
+    def options(self, job) -> tuple[tuple[Option, ...], tuple[Option, ...]]:
+        """(ranked, by_bound) for a kind of job, computed once.
+
+        ``ranked``: options that can meet the job's target at all (transfer + tail service <= QoS), in objective
+        order, so the online step stops at the first one whose wait also fits. ``by_bound``: every option by
+        its no-wait completion (transfer + mean service), for the least-excess fallback's bounded search.
+        """
+        k = (job.model, job.origin_site, job.private, job.queries, job.input_bytes, job.qos_ms)
         opts = self._opts.get(k)
         if opts is None:
             out = []
@@ -128,9 +134,12 @@ class SynergAIPolicy(Policy):
                     else:
                         rank = ()
                     out.append(Option(i, e.resource, e.units, tr, tails[a], e.service_ms(job.queries), rank, n, e))
+            # with online correction a factor below 1 may rescue an option: keep every one then
+            ranked = [o for o in out if self.online_correction or o.transfer_ms + o.tail_ms <= job.qos_ms]
             if self.objective != "fastest":  # rank does not depend on the wait: visit options best-rank first
-                out.sort(key=lambda o: o.rank)
-            opts = self._opts[k] = tuple(out)
+                ranked.sort(key=lambda o: o.rank)
+            by_bound = sorted(out, key=lambda o: o.transfer_ms + o.mean_ms)
+            opts = self._opts[k] = (tuple(ranked), tuple(by_bound))
         return opts
 
     def schedule(self, jobs, view):
@@ -139,32 +148,39 @@ class SynergAIPolicy(Policy):
         ready, start_at = view.ready_at, view.start_at
         factor = self._factor if self.online_correction else None
         for job in jobs:
+            ranked, by_bound = self.options(job)
             deadline = job.arrival_ms + job.qos_ms
-            best = best_key = None
-            fallback = fb_finish = None
-            for o in self.options(job):
+            best, best_finish, best_k = None, math.inf, 1.0
+            for o in ranked:
                 if not ready(o.i):
                     continue
-                start = start_at(o.i, o.resource, o.units, now + o.transfer_ms)
                 k = factor.get((o.node.name, o.entry.config), 1.0) if factor is not None else 1.0
-                finish = start + o.tail_ms * k
+                finish = start_at(o.i, o.resource, o.units, now + o.transfer_ms) + o.tail_ms * k
                 if finish <= deadline:
-                    key = o.rank or (finish,)
-                    if best_key is None or key < best_key:
-                        best, best_key, best_finish, best_k = o, key, finish, k
-                        if o.rank:
-                            break  # options are in rank order: the first feasible one is the choice
-                elif best is None:
-                    f = start + o.mean_ms * k
-                    if fb_finish is None or f < fb_finish:
-                        fallback, fb_finish, fb_k = o, f, k
+                    if o.rank:  # in rank order: the first feasible option is the choice
+                        best, best_finish, best_k = o, finish, k
+                        break
+                    if finish < best_finish:
+                        best, best_finish, best_k = o, finish, k
             if best is not None:
                 out.append(Placement(job.id, best.node.name, best.entry.config, best_finish - job.arrival_ms,
                                      best.mean_ms * best_k, f"{self.name}: feasible, {self.objective}"))
-            elif fallback is not None and self.admission:
+                continue
+            if self.admission and by_bound:
                 out.append(Placement.reject(job.id, f"{self.name}: admission control: no node can meet the "
                                                     f"{job.qos_ms:.1f} ms target"))
-            elif fallback is not None:
+                continue
+            fallback, fb_finish, fb_k = None, math.inf, 1.0
+            for o in by_bound:  # least excess = earliest expected completion; stop once no option can beat it
+                if factor is None and now + o.transfer_ms + o.mean_ms >= fb_finish:
+                    break
+                if not ready(o.i):
+                    continue
+                k = factor.get((o.node.name, o.entry.config), 1.0) if factor is not None else 1.0
+                f = start_at(o.i, o.resource, o.units, now + o.transfer_ms) + o.mean_ms * k
+                if f < fb_finish:
+                    fallback, fb_finish, fb_k = o, f, k
+            if fallback is not None:
                 out.append(Placement(job.id, fallback.node.name, fallback.entry.config, fb_finish - job.arrival_ms,
                                      fallback.mean_ms * fb_k, f"{self.name}: no option meets the target; least excess"))
             else:
