@@ -91,8 +91,8 @@ def cpu_stat() -> tuple[int, int, int] | None:
 
 def interference(stat0, stat1, own_cpu_s: float, seconds: float) -> str:
     """Other processes' CPU use (cores) and steal (%) between two ``cpu_stat()`` snapshots."""
-    if seconds < 2.0:
-        return "not estimated (sampling < 2 s; /proc/stat ticks too coarse)"
+    if seconds < 0.5:
+        return "not estimated (sampling < 0.5 s; /proc/stat ticks too coarse)"
     if not (stat0 and stat1):
         return "not available (no /proc/stat)"
     hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100

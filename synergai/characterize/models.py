@@ -323,6 +323,15 @@ class BertForQA(nn.Module):
             norm_first=False,
         )
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        # TransformerEncoder deep-copies one layer, so every layer would start with the same random
+        # values. Re-initialise each copy: a real checkpoint has distinct layers, and identical
+        # tensors would be merged by the ONNX exporter (Identity nodes), which hides 23 of the 24
+        # layers' weights from ONNX Runtime's int8 quantizer.
+        for copy in self.encoder.layers:
+            for m in copy.modules():
+                reset = getattr(m, "_reset_parameters", None) or getattr(m, "reset_parameters", None)
+                if callable(reset) and m is not copy:
+                    reset()
         self.qa = nn.Linear(hidden, 2)
 
     def forward(self, input_ids: Tensor, token_type_ids: Tensor) -> tuple[Tensor, Tensor]:
