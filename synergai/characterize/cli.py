@@ -35,7 +35,7 @@ from .measure import TOOL, measure
 from .trace_io import append_rows, read_trace, row_key
 
 MODEL_NAMES = ("resnet50", "bert-99", "retinanet", "mobilenet-v2")
-PRECISIONS = ("fp32", "int8", "bf16")
+PRECISIONS = ("fp32", "int8", "bf16", "fp16")
 
 
 class _UsageError(Exception):

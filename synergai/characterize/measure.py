@@ -159,7 +159,8 @@ def measure(
     row = {c: "" for c in COLUMNS}
     row.update(
         device_type=device_type, model=model, engine=engine.name, precision=precision, batch=str(batch),
-        threads=str(threads), power_mode="default", resource="cpu", units=str(threads), latency_kind="samples",
+        threads=str(threads if engine.resource == "cpu" else 0), power_mode="default", resource=engine.resource,
+        units=str(threads if engine.resource == "cpu" else 1), latency_kind="samples",
         samples_ms=";".join(f"{x:.4f}" for x in samples), mean_ms=f"{statistics.fmean(samples):.4f}",
         cpu_ms=f"{statistics.fmean(cpu):.4f}", cpu_samples_ms=";".join(f"{x:.4f}" for x in cpu),
         cold_start_ms=f"{load_ms + first_ms:.1f}", load_avg_1m=f"{load_after[0]:.2f}",

@@ -39,6 +39,7 @@ class Loaded:
 class Engine:
     name: str = ""
     extra: str = ""  # pip extra that installs it
+    resource: str = "cpu"  # pool a call occupies: "cpu" (threads cores) or "accel" (one accelerator slot)
     precisions: tuple[str, ...] = ()
 
     def unavailable(self) -> str | None:
