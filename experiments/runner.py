@@ -121,15 +121,18 @@ def run_experiment(cfg: Mapping[str, Any], out_dir: str | Path | None = None, lo
     for name, params in p.policies:
         policy = make_policy(name, **params)
         r = p.backend.run(p.testbed, p.profile, policy, stream, p.seed, progress=bool(exp.get("progress", False)))
-        summaries += summarize(name, r.jobs, r.decisions, exp.get("warmup_fraction", 0.1),
-                               exp.get("cooldown_fraction", 0.1))
+        rows = summarize(name, r.jobs, r.decisions, exp.get("warmup_fraction", 0.1), exp.get("cooldown_fraction", 0.1))
+        for row in rows:  # policy counters (e.g. SLO-MAEL's windows split by its enumeration cap)
+            row.update(getattr(policy, "stats", dict)())
+        summaries += rows
         jobs.append(r.jobs.assign(policy=name))
         nodes.append(node_utilization(r.nodes, r.horizon_ms).assign(policy=name))
         decisions.append(r.decisions.assign(policy=name))
         s = summaries[-2]
         log(f"  {name:<18} violations {s['violation_rate']:6.1%}  p99 {s['p99_latency_ms']:9.2f} ms  "
             f"failed {s['failed']}")
-    summary = pd.DataFrame(summaries, columns=SUMMARY_COLUMNS)
+    summary = pd.DataFrame(summaries)
+    summary = summary[list(SUMMARY_COLUMNS) + [c for c in summary.columns if c not in SUMMARY_COLUMNS]]
     for k, v in run_parameters(cfg, p, stream).items():  # so a sweep's summaries concatenate into one tidy table
         summary[k] = v
     res = ExperimentResult(summary, pd.concat(jobs, ignore_index=True),

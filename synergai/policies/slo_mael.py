@@ -60,6 +60,10 @@ class SloMaelPolicy(Policy):
         self.cap_hits = 0
         self.windows = 0
 
+    def stats(self) -> dict:
+        """Counters reported beside the run's summary."""
+        return {"windows": self.windows, "cap_hits": self.cap_hits}
+
     # ------------------------------------------------------------------ fixed config per (model, device)
     def fixed_entry(self, model, node):
         if self.fixed_config == "fastest":
