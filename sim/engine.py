@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import zlib
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -156,7 +157,8 @@ class JobLog:
 
 
 class ServiceSampler:
-    """Per-entry buffered service-time streams: entry i always draws the same sequence for a seed."""
+    """Per-entry buffered service-time streams. An entry's stream is keyed by what the entry *is* (device type,
+    model, config), not by its position in the profile, so adding a trace file does not reshuffle the others."""
 
     def __init__(self, profile: PerformanceProfile, seed: int):
         self.profile, self.seed = profile, seed
@@ -167,7 +169,8 @@ class ServiceSampler:
         i = entry.index
         buf = self._bufs.get(i)
         if buf is None:
-            self._rngs[i] = np.random.Generator(np.random.PCG64(np.random.SeedSequence(self.seed, spawn_key=(1, i))))
+            key = zlib.crc32(f"{entry.device_type}|{entry.model}|{entry.config!r}".encode())
+            self._rngs[i] = np.random.Generator(np.random.PCG64(np.random.SeedSequence(self.seed, spawn_key=(1, key))))
             buf = self._bufs[i] = [np.empty(0), 0]
         total = 0.0
         for _ in range(calls):

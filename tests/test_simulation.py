@@ -138,3 +138,17 @@ def test_view_predictions_reset_when_node_drains():
     view.on_completed(1)  # finished early: the slot is free now, not at the predicted 100 ms
     assert view.predicted_wait_ms("fast", "accel", 1, 30.0) == 0.0 and view.outstanding("fast") == 0
     assert view.predicted_start_ms("vm", "cpu", 3, 0.0) == float("inf")  # more cores than the node has
+
+
+def test_adding_a_trace_does_not_reshuffle_other_streams():
+    """Service samples are keyed by (device type, model, config): a new profile entry changes nothing else."""
+    from conftest import entry
+
+    from synergai.profile import ExponentialDist, PerformanceProfile
+
+    tb, prof = two_site_testbed(), two_site_profile()
+    stream = small_stream(tb, prof, n=300, mix={"big": 1.0})
+    a = simulate(tb, prof, make_policy("greedy"), stream, seed=4).jobs
+    extra = PerformanceProfile([entry("otherdev", "big", ExponentialDist(1.0)), *prof.entries])
+    b = simulate(tb, extra, make_policy("greedy"), stream, seed=4).jobs
+    assert _table_hash(a) == _table_hash(b)
