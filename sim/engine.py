@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import heapq
 import math
-import zlib
 import time
+import zlib
 from collections import deque
 from dataclasses import dataclass
 
