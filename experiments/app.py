@@ -9,7 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+from .runner import CONFIG_DIR
+
 _FLAGS_WITH_VALUE = {"--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd", "--experimental-rerun",
                      "--package", "-p", "--info", "-i"}
 
@@ -64,13 +65,9 @@ def _override_variants(overrides: list[str]) -> list[list[str]]:
 
 def precheck(argv: list[str]) -> None:
     """Compose and validate the config for every sweep value; one-line error and exit 2 on any problem."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import OmegaConf
-
     from synergai.errors import SynergAIError
 
-    from .runner import prepare
+    from .runner import compose_config, prepare
 
     overrides = [a for a in _override_args(argv) if not a.startswith("hydra.") and not a.startswith("hydra/")]
     try:
@@ -78,16 +75,12 @@ def precheck(argv: list[str]) -> None:
     except Exception as exc:  # hydra's grammar errors
         _fail(f"cannot parse overrides: {str(exc).splitlines()[0]}")
     for ov in variants:
-        GlobalHydra.instance().clear()
         try:
-            with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-                cfg = compose(config_name="config", overrides=ov)
-        except Exception as exc:
+            cfg = compose_config(ov)
+        except Exception as exc:  # hydra's composition / interpolation errors: first paragraph, one line
             _fail(" ".join(str(exc).split("\n\n")[0].split()))
-        finally:
-            GlobalHydra.instance().clear()
         try:
-            prepare(OmegaConf.to_container(cfg, resolve=True))
+            prepare(cfg)
         except SynergAIError as exc:
             _fail(str(exc))
 

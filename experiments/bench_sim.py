@@ -18,19 +18,9 @@ import time
 
 import simpy
 
-from experiments.runner import make_stream, prepare
+from experiments.runner import compose_config, make_stream, prepare
 from sim.engine import Simulation
 from synergai.policy import make_policy
-
-
-def load_config(overrides: list[str]) -> dict:
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    from experiments.app import CONFIG_DIR
-
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-        return OmegaConf.to_container(compose(config_name="config", overrides=overrides), resolve=True)
 
 
 def run_ours(p, stream, policy_name):
@@ -74,7 +64,7 @@ def main(argv=None):
     ap.add_argument("--policy", default="greedy")
     ap.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. workload.load=0.6")
     a = ap.parse_args(argv)
-    cfg = load_config([f"workload.n_jobs={a.jobs}", f"policy={a.policy}", *a.overrides])
+    cfg = compose_config([f"workload.n_jobs={a.jobs}", f"policy={a.policy}", *a.overrides])
     p = prepare(cfg)
     stream = make_stream(p)
     print(f"{a.jobs} jobs, policy {a.policy}, testbed {p.testbed.name} ({len(p.testbed.nodes)} nodes), "

@@ -16,7 +16,7 @@ import math
 import sys
 from pathlib import Path
 
-from experiments.runner import run_experiment
+from experiments.runner import compose_config, run_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "gate.json"
@@ -32,9 +32,7 @@ METRICS = {  # metric -> (absolute tolerance, relative tolerance): a value passe
 
 
 def run() -> dict[str, dict[str, float]]:
-    from experiments.bench_sim import load_config
-
-    cfg = load_config(OVERRIDES)
+    cfg = compose_config(OVERRIDES)
     cfg["experiment"].update(progress=False, figure=False)
     res = run_experiment(cfg, out_dir=None, log=lambda *_: None)
     steady = res.summary[res.summary["window"] == "steady"].set_index("policy")

@@ -23,6 +23,21 @@ from synergai.testbed import Testbed, testbed_from_dict
 from synergai.workload import JobStream, WorkloadSpec, generate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = PROJECT_ROOT / "configs"
+
+
+def compose_config(overrides: list[str]) -> dict:
+    """The composed, resolved config for these overrides, as plain containers (no Hydra run, no output dir)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+            return OmegaConf.to_container(compose(config_name="config", overrides=overrides), resolve=True)
+    finally:
+        GlobalHydra.instance().clear()
 
 
 def project_path(p: str | Path) -> Path:
@@ -178,4 +193,4 @@ def format_summary(summary: pd.DataFrame, window: str = "steady") -> str:
 
 
 __all__ = ["ExperimentResult", "Prepared", "SynergAIError", "format_summary", "make_stream", "prepare",
-           "project_path", "run_experiment", "workload_spec"]
+           "project_path", "run_experiment", "workload_spec", "compose_config", "CONFIG_DIR"]

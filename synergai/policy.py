@@ -80,6 +80,7 @@ class Policy:
         self.profile, self.nodes, self.network, self.rng = profile, tuple(nodes), network, rng
         self._eligible: dict[tuple[str, str, bool], tuple[tuple[int, Node, ProfileEntry], ...]] = {}
         self._candidates: dict[tuple, tuple[Candidate, ...]] = {}
+        self._reachable: dict[tuple[str, bool], tuple[tuple[int, Node], ...]] = {}
 
     def schedule(self, jobs: Sequence[Job], view: ClusterView) -> list[Placement]:
         """Online step. Default: decide each job on its own through ``choose`` (override for joint decisions)."""
@@ -107,23 +108,26 @@ class Policy:
         """Called for every finished job, in finish order (no-op by default)."""
 
     # ---------------------------------------------------------------- helpers for subclasses
-    def eligible(self, job: Job) -> tuple[tuple[int, Node, ProfileEntry], ...]:
-        """(node index, node, default config) for nodes that can run the job: a profile entry exists, a route
-        exists, privacy is respected. Cached per (model, origin, private); readiness changes at run time.
+    def reachable(self, job: Job) -> tuple[tuple[int, Node], ...]:
+        """(index, node) of the nodes the job may run on at all: its input can reach them, and a private job
+        stays on the edge. Cached per (origin, private); readiness changes at run time and is checked by callers.
         """
+        k = (job.origin_site, job.private)
+        nodes = self._reachable.get(k)
+        if nodes is None:
+            nodes = self._reachable[k] = tuple(
+                (i, n) for i, n in enumerate(self.nodes)
+                if (n.is_edge or not job.private) and self.network.route(job.origin_site, n.site) is not None)
+        return nodes
+
+    def eligible(self, job: Job) -> tuple[tuple[int, Node, ProfileEntry], ...]:
+        """(node index, node, default config) for reachable nodes whose device type can run the model."""
         k = (job.model, job.origin_site, job.private)
         pairs = self._eligible.get(k)
         if pairs is None:
-            out = []
-            for i, n in enumerate(self.nodes):
-                if job.private and not n.is_edge:
-                    continue
-                if self.network.route(job.origin_site, n.site) is None:
-                    continue
-                e = self.profile.default_entry(job.model, n.device_type, n.power_modes)
-                if e is not None:
-                    out.append((i, n, e))
-            pairs = self._eligible[k] = tuple(out)
+            pairs = self._eligible[k] = tuple(
+                (i, n, e) for i, n in self.reachable(job)
+                if (e := self.profile.default_entry(job.model, n.device_type, n.power_modes)) is not None)
         return pairs
 
     def candidates(self, job: Job) -> tuple[Candidate, ...]:

@@ -21,9 +21,6 @@ class Testbed:
     nodes: list[Node]
     network: Network
 
-    def node(self, name: str) -> Node:
-        return next(n for n in self.nodes if n.name == name)
-
 
 def _get(d: Mapping, key: str, where: str, kind=None, default=Ellipsis, minimum=None):
     if key not in d or d[key] is None:

@@ -64,9 +64,9 @@ def _table_hash(df: pd.DataFrame) -> int:
 
 
 def _default_cfg(overrides):
-    from experiments.bench_sim import load_config
+    from experiments.runner import compose_config
 
-    return load_config(["workload.n_jobs=4000", *overrides])
+    return compose_config(["workload.n_jobs=4000", *overrides])
 
 
 @pytest.mark.parametrize("policy", ["greedy", "random", "k8s_default"])

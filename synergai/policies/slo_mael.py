@@ -80,9 +80,7 @@ class SloMaelPolicy(Policy):
         o = self._options.get(k)
         if o is None:
             devs, nodes, entries, inc, svc, tr = [], [], [], [], [], []
-            for i, n in enumerate(self.nodes):
-                if (job.private and not n.is_edge) or self.network.route(job.origin_site, n.site) is None:
-                    continue
+            for i, n in self.reachable(job):
                 e = self.fixed_entry(job.model, n)
                 if e is None or n.capacity(e.resource) < e.units:
                     continue

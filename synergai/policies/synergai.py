@@ -104,9 +104,7 @@ class SynergAIPolicy(Policy):
         opts = self._opts.get(k)
         if opts is None:
             out = []
-            for i, n in enumerate(self.nodes):
-                if (job.private and not n.is_edge) or self.network.route(job.origin_site, n.site) is None:
-                    continue
+            for i, n in self.reachable(job):
                 if self.config_selection:
                     entries = [e for e in self.profile.configs(job.model, n.device_type, n.power_modes)
                                if n.capacity(e.resource) >= e.units]
