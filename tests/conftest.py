@@ -49,3 +49,23 @@ def two_site_profile():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+# ---------------------------------------------------------------------------- live Kubernetes
+@pytest.fixture(scope="session")
+def k8s(tmp_path_factory):
+    """The loopback control plane (etcd + kube-apiserver v1.20.2) for the whole session, on test-only ports.
+
+    Built by backends/kubernetes/controlplane/build.sh (the README's test command runs it first). Set
+    SYNERGAI_SKIP_LIVE=1 to skip the live tests explicitly; they never skip silently.
+    """
+    import os
+
+    if os.environ.get("SYNERGAI_SKIP_LIVE") == "1":
+        pytest.skip("SYNERGAI_SKIP_LIVE=1: live Kubernetes tests skipped on request")
+    from backends.kubernetes.controlplane import ControlPlane
+
+    cp = ControlPlane(tmp_path_factory.mktemp("k8s"), api_port=16543, etcd_port=23890)
+    cp.start()
+    yield cp
+    cp.stop()

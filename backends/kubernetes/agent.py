@@ -1,0 +1,392 @@
+"""``synergai-agent``: a node agent in the spirit of KWOK, for tests and local validation.
+
+It registers Node objects for the device types of a testbed (labels, capacity, Ready condition), keeps their
+heartbeats fresh, and plays kubelet for pods bound to them:
+
+- **emulated**: the pod's input crosses the testbed network (transfer time from its origin site), queues on
+  the node's resource pool like in the simulator (FIFO, or by the scheduler's priority annotation), and "runs"
+  for a service time sampled from the traces (the simulator's sampler and seed), optionally in slow motion;
+- **local hardware**: the same, but the job really executes through the worker (ONNX Runtime) on this machine
+  and the measured wall time is its service time.
+
+Outcomes go onto the pod: annotations with experiment-clock times (Kubernetes timestamps have 1 s
+resolution), then phase Running / Succeeded / Failed. Pods marked for deletion are stopped and deleted with
+grace period 0, as a kubelet confirms a deletion. ``fail_node`` / ``recover_node`` inject node failures.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import math
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sim.engine import Pool, PriorityPool, ServiceSampler
+from synergai.domain import ACCEL, CPU, Node
+from synergai.network import Network
+from synergai.profile import PerformanceProfile
+
+from . import names as N
+from .convert import Clock, InvalidObject, ann_float, pod_config
+from .watch import WatchStats, call_with_retry, short_error, start_watch
+
+log = logging.getLogger("synergai.agent")
+MODES = ("emulated", "local_hardware")
+
+
+@dataclass
+class AgentStats:
+    started: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    deleted: int = 0
+    busy_unit_ms: dict = field(default_factory=dict)  # (node, resource) -> unit-ms of service
+    watch: WatchStats = field(default_factory=WatchStats)
+
+
+class _PodRun:
+    """One pod on one node: transfer -> pool queue -> service, driven by the agent's timer loop."""
+
+    __slots__ = ("agent", "uid", "pod", "node", "entry", "units", "pool", "pl", "arrive_ms", "transfer_ms",
+                 "start_ms", "service_ms", "done", "queries")
+
+    def __init__(self, agent, uid, pod, node, entry, pool, priority, transfer_ms, arrive_ms, queries):
+        self.agent, self.uid, self.pod, self.node, self.entry = agent, uid, pod, node, entry
+        self.units, self.pool, self.transfer_ms, self.arrive_ms = entry.units, pool, transfer_ms, arrive_ms
+        self.pl = _Prio(priority)
+        self.start_ms = self.service_ms = math.nan
+        self.done = False
+        self.queries = queries
+
+    def start(self):  # called by the pool when units are free
+        self.agent._start(self)
+
+
+class _Prio:
+    __slots__ = ("priority",)
+
+    def __init__(self, p):
+        self.priority = p
+
+
+class NodeAgent:
+    def __init__(self, api, nodes: list[Node], network: Network, profile: PerformanceProfile, *,
+                 clock: Clock | None = None, mode: str = "emulated", seed: int = 0, heartbeat_s: float = 10.0,
+                 execute: bool = True, writers: int = 4, model_dir=None, labels: dict | None = None):
+        if mode not in MODES:
+            raise ValueError(f"agent mode must be one of {MODES}, got {mode!r}")
+        self.api, self.network, self.profile = api, network, profile
+        self.nodes = {n.name: n for n in nodes}
+        self.clock = clock or Clock()
+        self.mode, self.heartbeat_s, self.execute, self.model_dir = mode, heartbeat_s, execute, model_dir
+        self.sampler = ServiceSampler(profile, seed)
+        self.labels = dict(labels or {})  # extra node labels (e.g. for a scheduler's node selector)
+        self.stats = AgentStats()
+        self.pools = {n.name: {CPU: PriorityPool(n.cpu_cores), ACCEL: PriorityPool(n.accel_slots)} for n in nodes}
+        self._fifo = {n.name: {CPU: Pool(n.cpu_cores), ACCEL: Pool(n.accel_slots)} for n in nodes}
+        self._down: set[str] = set()
+        self._runs: dict[str, _PodRun] = {}
+        self._ended: set[str] = set()
+        self._q: queue.Queue = queue.Queue()
+        self._timers: list = []
+        self._seq = itertools.count()
+        self._stop = threading.Event()
+        self._writers = [ThreadPoolExecutor(1, thread_name_prefix=f"agent-w{i}") for i in range(writers)]
+        self._exec = ThreadPoolExecutor(max(1, sum(n.cpu_cores for n in nodes)), thread_name_prefix="agent-run") \
+            if mode == "local_hardware" else None
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------------ node objects
+    def _node_body(self, n: Node) -> dict:
+        labels = {N.LABEL_DEVICE_TYPE: n.device_type, N.LABEL_SITE: n.site, N.LABEL_TIER: n.tier,
+                  N.LABEL_ARCH: n.arch, "kubernetes.io/hostname": n.name, "kubernetes.io/os": "linux",
+                  N.LABEL_AGENT: self.mode.replace("_", "-"), **self.labels}
+        ann = {"node.alpha.kubernetes.io/ttl": "0"}
+        if n.power_modes:
+            ann[f"{N.DOMAIN}/power-modes"] = ",".join(n.power_modes)
+        return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": n.name, "labels": labels, "annotations": ann}}
+
+    def _status_body(self, n: Node, ready: bool, reason: str = "") -> dict:
+        now = _iso()
+        cap = {"cpu": str(n.cpu_cores), "memory": "64Gi", "pods": "1000", N.RESOURCE_ACCEL: str(n.accel_slots)}
+        cond = {"type": "Ready", "status": "True" if ready else "False", "lastHeartbeatTime": now,
+                "lastTransitionTime": now, "reason": reason or ("KubeletReady" if ready else "SynergAIAgentDown"),
+                "message": "synergai node agent" + ("" if ready else f": {reason or 'node failed'}")}
+        return {"status": {"capacity": cap, "allocatable": cap, "conditions": [cond],
+                           "nodeInfo": {"architecture": n.arch, "operatingSystem": "linux",
+                                        "kubeletVersion": f"synergai-agent/{self.mode}"}}}
+
+    def register(self) -> None:
+        """Create (or take over) the Node objects and report them Ready."""
+        from kubernetes.client.rest import ApiException
+
+        for n in self.nodes.values():
+            body = self._node_body(n)
+            try:
+                call_with_retry(self.api.create_node, body)
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+                call_with_retry(self.api.patch_node, n.name, {"metadata": body["metadata"]})
+            self._report(n.name, True)
+
+    def _report(self, name: str, ready: bool, reason: str = "") -> None:
+        n = self.nodes[name]
+        call_with_retry(self.api.patch_node_status, name, self._status_body(n, ready, reason), stop=self._stop)
+        if ready:  # what the node lifecycle controller does once a node reports Ready
+            node = call_with_retry(self.api.read_node, name)
+            taints = [t for t in (node.spec.taints or []) if not t.key.startswith("node.kubernetes.io/")]
+            if len(taints) != len(node.spec.taints or []):
+                call_with_retry(self.api.patch_node, name,
+                                {"spec": {"taints": [t.to_dict() for t in taints] or None}})
+
+    def unregister(self) -> None:
+        for name in self.nodes:
+            try:
+                self.api.delete_node(name, _request_timeout=10)
+            except Exception as exc:  # noqa: BLE001
+                log.debug("delete node %s: %s", name, short_error(exc))
+
+    # ------------------------------------------------------------------ faults
+    def fail_node(self, name: str, reason: str = "node failed") -> None:
+        """Stop heartbeats, report NotReady, and fail every pod queued or running on the node."""
+        self._q.put(("fail", name, reason))
+
+    def recover_node(self, name: str) -> None:
+        self._q.put(("recover", name, None))
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self._threads.append(start_watch("pod", self.api.list_pod_for_all_namespaces, self._q, self._stop,
+                                         self.stats.watch))
+        for target, nm in ((self._loop, "agent-loop"), (self._heartbeats, "agent-heartbeat")):
+            t = threading.Thread(target=target, name=nm, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._q.put(("wake", None, None))
+        for w in self._writers:
+            w.shutdown(wait=True)
+        if self._exec is not None:
+            self._exec.shutdown(wait=False, cancel_futures=True)
+
+    def _heartbeats(self) -> None:
+        while not self._stop.wait(self.heartbeat_s):
+            for name in list(self.nodes):
+                if name in self._down:
+                    continue
+                try:
+                    self.api.patch_node_status(name, self._status_body(self.nodes[name], True), _request_timeout=10)
+                except Exception as exc:  # noqa: BLE001  -- next beat retries
+                    log.debug("heartbeat %s: %s", name, short_error(exc))
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            timeout = 0.5
+            if self._timers:
+                timeout = min(timeout, max(0.0, self._timers[0][0] - time.time()))
+            try:
+                self._handle(self._q.get(timeout=timeout))
+                while True:
+                    self._handle(self._q.get_nowait())
+            except queue.Empty:
+                pass
+            now = time.time()
+            while self._timers and self._timers[0][0] <= now:
+                _, _, fn, arg = heapq.heappop(self._timers)
+                fn(arg)
+
+    def _at(self, exp_ms: float, fn, arg) -> None:
+        heapq.heappush(self._timers, (self.clock.wall_s(exp_ms), next(self._seq), fn, arg))
+
+    def _write(self, uid: str, fn, *args, **kw) -> None:
+        """API writes for one pod go through one writer thread, so they land in order."""
+        self._writers[hash(uid) % len(self._writers)].submit(self._safe_call, fn, *args, **kw)
+
+    def _safe_call(self, fn, *args, **kw) -> None:
+        from kubernetes.client.rest import ApiException
+
+        try:
+            call_with_retry(fn, *args, stop=self._stop, **kw)
+        except ApiException as exc:
+            if exc.status != 404:  # the pod is gone: nothing left to report
+                log.warning("agent write failed: %s", short_error(exc))
+        except Exception as exc:  # noqa: BLE001
+            log.warning("agent write failed: %s", short_error(exc))
+
+    # ------------------------------------------------------------------ pods
+    def _handle(self, item) -> None:
+        kind, typ, obj = item
+        if kind == "pod":
+            for pod in (obj if typ == "SYNC" else [obj]):
+                if typ == "DELETED":
+                    self._gone(pod.metadata.uid)
+                else:
+                    self._pod(pod)
+        elif kind == "fail":
+            self._fail_node(typ, obj)
+        elif kind == "recover":
+            self._down.discard(typ)
+            self._write(typ, self._report, typ, True)
+        elif kind == "done":
+            self._finished(obj[0], obj[1], obj[2])
+
+    def _pod(self, pod) -> None:
+        node = pod.spec.node_name
+        if node not in self.nodes:
+            return
+        uid, md = pod.metadata.uid, pod.metadata
+        if md.deletion_timestamp is not None:  # kubelet's part of a graceful delete: stop, then confirm
+            self._gone(uid)
+            self._write(uid, self.api.delete_namespaced_pod, md.name, md.namespace, grace_period_seconds=0,
+                        _request_timeout=10)
+            self.stats.deleted += 1
+            return
+        if uid in self._runs or uid in self._ended or (pod.status and pod.status.phase in ("Succeeded", "Failed")):
+            return
+        if not self.execute:
+            return
+        if node in self._down:
+            self._end(uid, pod, False, f"node {node} is down")
+            return
+        ann = md.annotations or {}
+        n = self.nodes[node]
+        try:
+            cfg = pod_config(ann)
+            entry = self.profile.entry(ann.get(N.ANN_MODEL, ""), n.device_type, cfg)
+        except InvalidObject as exc:
+            self._end(uid, pod, False, f"invalid pod: {exc}")
+            return
+        except KeyError as exc:
+            self._end(uid, pod, False, str(exc.args[0]))
+            return
+        if n.capacity(entry.resource) < entry.units:
+            self._end(uid, pod, False, f"config needs {entry.units} {entry.resource} units, {node} has "
+                                       f"{n.capacity(entry.resource)}")
+            return
+        nbytes = int(ann_float(ann, N.ANN_INPUT_BYTES, 0.0))
+        transfer = self.network.transfer_ms(ann.get(N.ANN_ORIGIN_SITE, n.site), n.site, nbytes)
+        if not math.isfinite(transfer):
+            self._end(uid, pod, False, f"no network route from {ann.get(N.ANN_ORIGIN_SITE)} to {n.site}")
+            return
+        decided = ann_float(ann, N.ANN_DECISION_MS, self.clock.now_ms())
+        prio = ann_float(ann, N.ANN_PRIORITY)
+        pools = self.pools if math.isfinite(prio) else self._fifo
+        queries = max(1, int(ann_float(ann, N.ANN_QUERIES, 1.0)))
+        run = _PodRun(self, uid, pod, node, entry, pools[node][entry.resource], prio if math.isfinite(prio) else 0.0,
+                      transfer, decided + transfer, queries)
+        self._runs[uid] = run
+        self._at(run.arrive_ms, self._arrived, run)
+
+    def _arrived(self, run: _PodRun) -> None:
+        if not run.done:
+            run.pool.admit(run)
+
+    def _start(self, run: _PodRun) -> None:
+        run.start_ms = max(self.clock.now_ms(), run.arrive_ms)
+        self.stats.started += 1
+        md = run.pod.metadata
+        self._write(run.uid, self.api.patch_namespaced_pod_status, md.name, md.namespace,
+                    {"status": {"phase": "Running", "startTime": _iso()}})
+        if self.mode == "emulated":
+            run.service_ms = self.sampler.draw(run.entry, run.entry.calls(run.queries))
+            self._at(run.start_ms + run.service_ms, self._done_emulated, run)
+        else:
+            self._exec.submit(self._execute, run)
+
+    def _done_emulated(self, run: _PodRun) -> None:
+        self._finished(run.uid, True, "")
+
+    def _execute(self, run: _PodRun) -> None:
+        from .worker import run_inference
+
+        c = run.entry.config
+        try:
+            r = run_inference(run.entry.model, c.engine, c.precision, c.batch, c.threads, run.queries,
+                              model_dir=self.model_dir)
+            run.service_ms = r.service_ms
+            self._q.put(("done", None, (run.uid, True, "")))
+        except Exception as exc:  # noqa: BLE001  -- the job fails with the worker's reason
+            self._q.put(("done", None, (run.uid, False, f"worker: {short_error(exc)}")))
+
+    def _finished(self, uid: str, ok: bool, reason: str) -> None:
+        run = self._runs.get(uid)
+        if run is None or run.done:
+            return
+        if self.mode == "local_hardware":  # measured: the job ends when the worker returns
+            run.service_ms = run.service_ms if ok else self.clock.now_ms() - run.start_ms
+        finish = run.start_ms + run.service_ms
+        key = (run.node, run.entry.resource)
+        self.stats.busy_unit_ms[key] = self.stats.busy_unit_ms.get(key, 0.0) + run.units * run.service_ms
+        run.pool.release(run.units)
+        self._end(uid, run.pod, ok, reason, run, finish)
+
+    def _end(self, uid, pod, ok, reason, run: _PodRun | None = None, finish_ms: float | None = None) -> None:
+        if uid in self._ended:
+            return
+        self._ended.add(uid)
+        if run is not None:
+            run.done = True
+            self._runs.pop(uid, None)
+        md = pod.metadata
+        now = self.clock.now_ms()
+        ann = {N.ANN_FINISH_MS: repr(float(finish_ms if finish_ms is not None else now))}
+        if run is not None:
+            ann.update({N.ANN_TRANSFER_MS: repr(run.transfer_ms), N.ANN_START_MS: repr(run.start_ms),
+                        N.ANN_SERVICE_MS: repr(run.service_ms)})
+        if not ok:
+            ann[N.ANN_FAIL_REASON] = reason
+        self.stats.succeeded += ok
+        self.stats.failed += not ok
+        self._write(uid, self.api.patch_namespaced_pod, md.name, md.namespace, {"metadata": {"annotations": ann}})
+        status = {"phase": "Succeeded" if ok else "Failed"}
+        if not ok:
+            status.update(reason="SynergAIJobFailed", message=reason[:1024])
+        self._write(uid, self.api.patch_namespaced_pod_status, md.name, md.namespace, {"status": status})
+
+    def _gone(self, uid: str) -> None:
+        run = self._runs.pop(uid, None)
+        if run is not None and not run.done:
+            run.done = True
+            if not math.isnan(run.start_ms):  # it held units: give them back
+                run.pool.release(run.units)
+            else:
+                _unqueue(run)
+        self._ended.add(uid)
+
+    def _fail_node(self, name: str, reason: str) -> None:
+        if name not in self.nodes:
+            return
+        self._down.add(name)
+        self._write(name, self._report, name, False, reason)
+        n = self.nodes[name]
+        self.pools[name] = {CPU: PriorityPool(n.cpu_cores), ACCEL: PriorityPool(n.accel_slots)}
+        self._fifo[name] = {CPU: Pool(n.cpu_cores), ACCEL: Pool(n.accel_slots)}
+        for uid, run in list(self._runs.items()):
+            if run.node == name:  # the old pools die with the node: nothing queued there starts any more
+                run.done = True
+                self._runs.pop(uid, None)
+                self._end(uid, run.pod, False, f"node {name} failed: {reason}")
+
+
+def _unqueue(run: _PodRun) -> None:
+    q = run.pool.queue
+    if isinstance(run.pool, PriorityPool):
+        q[:] = [x for x in q if x[2] is not run]
+        heapq.heapify(q)
+    else:
+        try:
+            q.remove(run)
+        except ValueError:
+            pass
+
+
+def _iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

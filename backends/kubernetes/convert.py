@@ -1,0 +1,191 @@
+"""Kubernetes objects <-> the policy domain (Node, Job, Placement), and the experiment clock.
+
+Every conversion that can meet bad input raises ``InvalidObject`` naming the label or annotation, so the
+scheduler can explain (Event + PodScheduled condition) instead of crashing.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from synergai.domain import CLOUD, EDGE, Config, Job, Node, Placement
+from synergai.errors import SynergAIError
+
+from . import names as N
+
+
+class InvalidObject(SynergAIError):
+    """A pod or node whose labels/annotations cannot be read: ``key`` names the offending one."""
+
+    def __init__(self, key: str, problem: str):
+        self.key = key
+        super().__init__(f"{key}: {problem}")
+
+
+class Clock:
+    """Experiment time in ms: wall time since ``epoch_s`` divided by ``scale``.
+
+    ``scale`` > 1 is slow motion: every emulated millisecond takes ``scale`` wall milliseconds, which makes the
+    fixed costs of a live control plane (API round trips, watch delivery) small against service times. Uses
+    ``time.time`` so that separate processes on one machine share the clock given the same epoch.
+    """
+
+    def __init__(self, epoch_s: float | None = None, scale: float = 1.0):
+        if not (scale > 0 and math.isfinite(scale)):
+            raise SynergAIError(f"backend.time_scale: must be a positive number, got {scale!r}")
+        self.epoch_s = time.time() if epoch_s is None else epoch_s
+        self.scale = scale
+
+    def now_ms(self) -> float:
+        return (time.time() - self.epoch_s) * 1000.0 / self.scale
+
+    def wall_s(self, t_ms: float) -> float:
+        """The wall-clock time (time.time) at which experiment time ``t_ms`` arrives."""
+        return self.epoch_s + t_ms * self.scale / 1000.0
+
+    def wall_delay_s(self, dt_ms: float) -> float:
+        return max(0.0, dt_ms) * self.scale / 1000.0
+
+
+# ----------------------------------------------------------------------------- nodes
+@dataclass(frozen=True)
+class NodeState:
+    """What the scheduler needs of a Node object: the domain node and whether new pods may go there."""
+
+    node: Node
+    schedulable: bool
+    why_not: str = ""
+
+
+def _quantity_int(v) -> int:
+    """Whole units of a resource quantity ('2', '2500m', '4k'); fractional cores round down."""
+    from kubernetes.utils import parse_quantity
+
+    return int(math.floor(parse_quantity(str(v))))
+
+
+def node_state(obj, site_tiers: dict[str, str]) -> NodeState:
+    """A core/v1 Node -> NodeState. Raises InvalidObject when a SynergAI label is missing or unknown."""
+    meta, spec, status = obj.metadata, obj.spec, obj.status
+    labels = meta.labels or {}
+    ann = meta.annotations or {}
+    dt = labels.get(N.LABEL_DEVICE_TYPE)
+    if not dt:
+        raise InvalidObject(f"label {N.LABEL_DEVICE_TYPE}", "missing")
+    site = labels.get(N.LABEL_SITE)
+    if not site:
+        raise InvalidObject(f"label {N.LABEL_SITE}", "missing")
+    if site not in site_tiers:
+        raise InvalidObject(f"label {N.LABEL_SITE}", f"unknown site {site!r} (known: {', '.join(sorted(site_tiers))})")
+    tier = labels.get(N.LABEL_TIER) or site_tiers[site]
+    if tier not in (EDGE, CLOUD):
+        raise InvalidObject(f"label {N.LABEL_TIER}", f"must be {EDGE} or {CLOUD}, got {tier!r}")
+    alloc = (status.allocatable if status and status.allocatable else None) or \
+            (status.capacity if status and status.capacity else {}) or {}
+    try:
+        cores = _quantity_int(alloc.get("cpu", 0))
+        slots = _quantity_int(alloc.get(N.RESOURCE_ACCEL, 0))
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        raise InvalidObject("status.allocatable", f"unreadable quantity: {exc}") from None
+    modes = tuple(m for m in (ann.get(f"{N.DOMAIN}/power-modes") or "").split(",") if m)
+    node = Node(meta.name, dt, tier, labels.get(N.LABEL_ARCH, "unknown"), site, cores, slots, modes)
+    why = ""
+    ready = None
+    for c in (status.conditions or []) if status else []:
+        if c.type == "Ready":
+            ready = c.status
+    if ready != "True":
+        why = f"Ready={ready or 'missing'}"
+    elif spec is not None and spec.unschedulable:
+        why = "cordoned"
+    else:
+        for t in (spec.taints or []) if spec is not None else []:
+            if t.effect in ("NoSchedule", "NoExecute"):
+                why = f"taint {t.key}:{t.effect}"
+                break
+    return NodeState(node, not why, why)
+
+
+# ----------------------------------------------------------------------------- pods -> jobs
+def _ann_float(ann, key, default=None, minimum=None, positive=False) -> float:
+    raw = ann.get(key)
+    if raw is None or raw == "":
+        if default is None:
+            raise InvalidObject(f"annotation {key}", "missing")
+        return default
+    try:
+        v = float(raw)
+    except ValueError:
+        raise InvalidObject(f"annotation {key}", f"not a number: {raw!r}") from None
+    if not math.isfinite(v) or (positive and v <= 0) or (minimum is not None and v < minimum):
+        raise InvalidObject(f"annotation {key}", f"out of range: {raw!r}")
+    return v
+
+
+def _ann_int(ann, key, default=None, minimum=0) -> int:
+    raw = ann.get(key)
+    if raw is None or raw == "":
+        if default is None:
+            raise InvalidObject(f"annotation {key}", "missing")
+        return default
+    try:
+        v = int(raw)
+    except ValueError:
+        raise InvalidObject(f"annotation {key}", f"not an integer: {raw!r}") from None
+    if v < minimum:
+        raise InvalidObject(f"annotation {key}", f"must be >= {minimum}, got {v}")
+    return v
+
+
+def pod_job(pod, job_id: int, now_ms: float, models: set[str], sites: set[str]) -> Job:
+    """A pending pod -> the Job the policy schedules. ``job_id`` is the scheduler's own sequence number."""
+    ann = pod.metadata.annotations or {}
+    model = ann.get(N.ANN_MODEL)
+    if not model:
+        raise InvalidObject(f"annotation {N.ANN_MODEL}", "missing")
+    if model not in models:
+        raise InvalidObject(f"annotation {N.ANN_MODEL}", f"no trace has model {model!r}")
+    origin = ann.get(N.ANN_ORIGIN_SITE)
+    if not origin:
+        raise InvalidObject(f"annotation {N.ANN_ORIGIN_SITE}", "missing")
+    if origin not in sites:
+        raise InvalidObject(f"annotation {N.ANN_ORIGIN_SITE}", f"unknown site {origin!r}")
+    private = ann.get(N.ANN_PRIVATE, "false").lower()
+    if private not in ("true", "false"):
+        raise InvalidObject(f"annotation {N.ANN_PRIVATE}", f"must be true or false, got {private!r}")
+    return Job(job_id, model, _ann_float(ann, N.ANN_QOS_MS, positive=True), origin,
+               _ann_float(ann, N.ANN_ARRIVAL_MS, default=now_ms), _ann_int(ann, N.ANN_QUERIES, 1, 1),
+               _ann_int(ann, N.ANN_INPUT_BYTES, 0, 0), private == "true")
+
+
+def placement_annotations(pl: Placement, policy: str, decision_ms: float, with_priority: bool) -> dict[str, str]:
+    """The decision as pod annotations (set on the Binding, so they land atomically with the node)."""
+    c = pl.config
+    ann = {
+        N.ANN_ENGINE: c.engine, N.ANN_PRECISION: c.precision, N.ANN_BATCH: str(c.batch),
+        N.ANN_THREADS: str(c.threads), N.ANN_POWER_MODE: c.power_mode, N.ANN_POLICY: policy,
+        N.ANN_PREDICTED_LATENCY_MS: repr(float(pl.predicted_latency_ms)),
+        N.ANN_PREDICTED_SERVICE_MS: repr(float(pl.predicted_service_ms)),
+        N.ANN_DECISION_MS: repr(float(decision_ms)),
+    }
+    if with_priority:
+        ann[N.ANN_PRIORITY] = repr(float(pl.priority))
+    return ann
+
+
+def pod_config(ann: dict[str, str]) -> Config:
+    """The config a bound pod runs with, as the worker / node agent reads it back."""
+    for k in (N.ANN_ENGINE, N.ANN_PRECISION, N.ANN_POWER_MODE):
+        if not ann.get(k):
+            raise InvalidObject(f"annotation {k}", "missing")
+    return Config(ann[N.ANN_ENGINE], ann[N.ANN_PRECISION], _ann_int(ann, N.ANN_BATCH, minimum=1),
+                  _ann_int(ann, N.ANN_THREADS, minimum=0), ann[N.ANN_POWER_MODE])
+
+
+def ann_float(ann, key, default=math.nan) -> float:
+    """Lenient read for result annotations: NaN when absent or unreadable."""
+    try:
+        return float(ann.get(key, default))
+    except (TypeError, ValueError):
+        return default

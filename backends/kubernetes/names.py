@@ -1,0 +1,59 @@
+"""Names shared by the scheduler, the node agent, the worker, the driver and the deploy manifests.
+
+Everything a component reads from another travels as a label or an annotation with these keys, so a pod or a
+node can be inspected with ``kubectl get -o yaml`` and understood without the code.
+"""
+from __future__ import annotations
+
+SCHEDULER_NAME = "synergai"
+DOMAIN = "synergai.io"
+
+# Node labels (set by whoever provisions the node; the node agent sets them for emulated nodes)
+LABEL_DEVICE_TYPE = f"{DOMAIN}/device-type"
+LABEL_SITE = f"{DOMAIN}/site"
+LABEL_TIER = f"{DOMAIN}/tier"
+LABEL_ARCH = "kubernetes.io/arch"
+LABEL_AGENT = f"{DOMAIN}/agent"  # nodes registered by the SynergAI node agent (emulated / local hardware)
+RESOURCE_ACCEL = f"{DOMAIN}/accel"  # extended resource: accelerator slots a node offers
+
+# Pod annotations: the job (written by whoever submits it, e.g. the experiment driver)
+ANN_JOB_ID = f"{DOMAIN}/job-id"
+ANN_MODEL = f"{DOMAIN}/model"
+ANN_QOS_MS = f"{DOMAIN}/qos-ms"
+ANN_ORIGIN_SITE = f"{DOMAIN}/origin-site"
+ANN_ARRIVAL_MS = f"{DOMAIN}/arrival-ms"
+ANN_QUERIES = f"{DOMAIN}/queries"
+ANN_INPUT_BYTES = f"{DOMAIN}/input-bytes"
+ANN_PRIVATE = f"{DOMAIN}/private"
+ANN_ATTEMPT = f"{DOMAIN}/attempt"  # 0 for the first pod of a job, +1 per retry
+
+# Pod annotations: the decision (written by the scheduler on the Binding, atomically with the node)
+ANN_ENGINE = f"{DOMAIN}/engine"
+ANN_PRECISION = f"{DOMAIN}/precision"
+ANN_BATCH = f"{DOMAIN}/batch"
+ANN_THREADS = f"{DOMAIN}/threads"
+ANN_POWER_MODE = f"{DOMAIN}/power-mode"
+ANN_POLICY = f"{DOMAIN}/policy"
+ANN_PREDICTED_LATENCY_MS = f"{DOMAIN}/predicted-latency-ms"
+ANN_PREDICTED_SERVICE_MS = f"{DOMAIN}/predicted-service-ms"
+ANN_DECISION_MS = f"{DOMAIN}/decision-ms"
+ANN_PRIORITY = f"{DOMAIN}/priority"
+
+# Pod annotations: the outcome (written by the node agent / worker)
+ANN_START_MS = f"{DOMAIN}/start-ms"
+ANN_FINISH_MS = f"{DOMAIN}/finish-ms"
+ANN_SERVICE_MS = f"{DOMAIN}/service-ms"
+ANN_TRANSFER_MS = f"{DOMAIN}/transfer-ms"
+ANN_FAIL_REASON = f"{DOMAIN}/fail-reason"
+
+# PodScheduled=False reason the scheduler sets when the policy rejects a job (it is not retried)
+REASON_REJECTED = "SynergAIRejected"
+
+# Least privilege: exactly the API calls the scheduler makes (deploy/rbac.yaml must match; a test checks it)
+SCHEDULER_RBAC_RULES = (
+    {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [""], "resources": ["pods/binding"], "verbs": ["create"]},
+    {"apiGroups": [""], "resources": ["pods/status"], "verbs": ["patch"]},
+    {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+)

@@ -1,0 +1,465 @@
+"""``synergai-scheduler``: any registered policy as a Kubernetes custom scheduler.
+
+Extension points, in the order a pod meets them (kube-scheduler's framework, reduced to what a policy needs):
+
+- **queue**: pods with ``spec.schedulerName: synergai`` and no node, from a list+watch (410 -> relist);
+- **snapshot**: Nodes -> the policy's node list and a ``ClusterView`` (Ready condition, cordon, NoSchedule
+  taints -> not ready); a change of the node set re-runs the policy's offline ``prepare``;
+- **decide**: ``policy.schedule`` (one pod at a time, or a window of pods for windowed policies), exactly as in
+  the simulator;
+- **bind**: a Binding whose annotations carry the chosen config, so node and config land atomically; one bind
+  per pod ever (409 = someone else won: forget it); transient errors back off and retry;
+- **explain**: an Event per decision, and ``PodScheduled=False`` with the policy's reason on a rejection;
+- **observe**: pods that finish (or vanish) release their place in the view and feed ``policy.observe``.
+
+All state is owned by one thread (``run``); watches and API writes run in helper threads and talk to it
+through a queue, so no lock guards the policy or the view.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+
+from synergai.cluster import ClusterView
+from synergai.domain import Completion, Job, Placement
+from synergai.network import Network
+from synergai.policy import Policy
+from synergai.profile import PerformanceProfile
+
+from . import names as N
+from .convert import Clock, InvalidObject, NodeState, ann_float, node_state, placement_annotations, pod_config, pod_job
+from .watch import Backoff, WatchStats, call_with_retry, is_transient, short_error, start_watch
+
+log = logging.getLogger("synergai.scheduler")
+
+
+@dataclass
+class SchedulerStats:
+    decisions: list = field(default_factory=list)  # (experiment ms, jobs in call, wall ns of policy.schedule)
+    bind_latency_s: list = field(default_factory=list)  # first seen pending -> bind acknowledged (wall)
+    bound: int = 0
+    conflicts: int = 0  # 409 on bind: another scheduler (or an earlier life of this one) won
+    bind_retries: int = 0
+    rejected: int = 0
+    invalid: int = 0
+    vanished: int = 0  # placed pods deleted before they finished
+    rebuilds: int = 0  # node set changed -> policy.prepare again
+    watch: WatchStats = field(default_factory=WatchStats)
+
+
+@dataclass
+class _Placed:
+    job: Job
+    node: str
+    placement: Placement
+
+
+class Scheduler:
+    def __init__(self, api, policy: Policy, profile: PerformanceProfile, network: Network, *,
+                 clock: Clock | None = None, scheduler_name: str = N.SCHEDULER_NAME, namespace: str | None = None,
+                 node_order: Sequence[str] = (), node_selector: str | None = None, seed: int = 0,
+                 emit_events: bool = True, bind_workers: int = 4):
+        self.api, self.policy, self.profile, self.network = api, policy, profile, network
+        self.clock = clock or Clock()
+        self.scheduler_name, self.namespace, self.seed = scheduler_name, namespace, seed
+        self.node_order = {n: i for i, n in enumerate(node_order)}
+        self.emit_events = emit_events
+        self.node_selector = node_selector  # label selector: the nodes this scheduler may use (None: all)
+        self.stats = SchedulerStats()
+        self._q: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(bind_workers, thread_name_prefix="synergai-bind")
+        self._models = set(profile.models())
+        self._site_tiers = {s.name: s.tier for s in network.sites.values()}
+        self._nodes: dict[str, NodeState] = {}
+        self._node_warned: dict[str, str] = {}
+        self.view: ClusterView | None = None
+        self._pending: dict[str, object] = {}  # uid -> pod (unbound, ours, not yet decided)
+        self._first_seen: dict[str, float] = {}  # uid -> wall time first seen pending
+        self._retry_at: dict[str, float] = {}  # uid -> wall time before which a failed bind is not retried
+        self._inflight: set[str] = set()  # bind submitted, answer not back
+        self._seen_bound: dict[str, object] = {}  # in flight and already seen bound: adopt if our bind loses
+        self._placed: dict[str, _Placed] = {}  # bound (by us or adopted), not seen to finish
+        self._finished: set[str] = set()
+        self._rejected: set[str] = set()
+        self._job_ids: dict[str, int] = {}
+        self._next_job = 0
+        self._flush_at: float | None = None  # windowed policies: experiment ms of the next window
+        self.ready = threading.Event()  # set once nodes and pods were listed
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> threading.Thread:
+        t = threading.Thread(target=self.run, name="synergai-scheduler", daemon=True)
+        t.start()
+        return t
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._q.put(("wake", None, None))
+
+    def run(self) -> None:
+        api = self.api
+        nkw = {"label_selector": self.node_selector} if self.node_selector else {}
+        start_watch("node", api.list_node, self._q, self._stop, self.stats.watch, **nkw)
+        sel = f"spec.schedulerName={self.scheduler_name}"
+        if self.namespace:
+            start_watch("pod", api.list_namespaced_pod, self._q, self._stop, self.stats.watch,
+                        namespace=self.namespace, field_selector=sel)
+        else:
+            start_watch("pod", api.list_pod_for_all_namespaces, self._q, self._stop, self.stats.watch,
+                        field_selector=sel)
+        synced = set()
+        try:
+            while not self._stop.is_set():
+                try:
+                    item = self._q.get(timeout=self._idle_timeout_s())
+                    self._handle(item, synced)
+                    while True:  # drain: decide on the freshest state
+                        self._handle(self._q.get_nowait(), synced)
+                except queue.Empty:
+                    pass
+                if len(synced) == 2:
+                    self.ready.set()
+                    self._schedule_due()
+        finally:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _idle_timeout_s(self) -> float:
+        t = 0.5
+        now = time.time()
+        if self._retry_at:
+            t = min(t, max(0.0, min(self._retry_at.values()) - now))
+        if self._flush_at is not None:
+            t = min(t, self.clock.wall_delay_s(self._flush_at - self.clock.now_ms()))
+        return max(t, 0.0005)
+
+    # ------------------------------------------------------------------ events
+    def _handle(self, item, synced: set) -> None:
+        kind, typ, obj = item
+        if kind == "node":
+            if typ == "SYNC":
+                synced.add("node")
+                self._sync_nodes(obj)
+            elif typ == "DELETED":
+                if self._nodes.pop(obj.metadata.name, None) is not None:
+                    self._rebuild()
+            else:
+                self._node_event(obj)
+        elif kind == "pod":
+            if typ == "SYNC":
+                synced.add("pod")
+                self._sync_pods(obj)
+            elif typ == "DELETED":
+                self._pod_gone(obj.metadata.uid, "pod deleted")
+            else:
+                self._pod_event(obj)
+        elif kind == "bind":
+            self._bind_answer(typ, obj)
+
+    # ------------------------------------------------------------------ nodes -> view
+    def _read_node(self, obj) -> NodeState | None:
+        name = obj.metadata.name
+        try:
+            st = node_state(obj, self._site_tiers)
+        except InvalidObject as exc:
+            if self._node_warned.get(name) != str(exc):
+                self._node_warned[name] = str(exc)
+                log.warning("node %s ignored: %s", name, exc)
+            return None
+        if st.node.device_type not in self.profile.device_types() and self._node_warned.get(name) != "type":
+            self._node_warned[name] = "type"
+            log.warning("node %s: no trace has device type %r; it will never be chosen", name,
+                        st.node.device_type)
+        return st
+
+    def _sync_nodes(self, items) -> None:
+        self._nodes = {}
+        for obj in items:
+            st = self._read_node(obj)
+            if st is not None:
+                self._nodes[st.node.name] = st
+        self._rebuild()
+
+    def _node_event(self, obj) -> None:
+        name = obj.metadata.name
+        st = self._read_node(obj)
+        old = self._nodes.get(name)
+        if st is None:
+            if old is not None:
+                del self._nodes[name]
+                self._rebuild()
+            return
+        self._nodes[name] = st
+        if old is None or old.node != st.node or self.view is None:
+            self._rebuild()
+        elif old.schedulable != st.schedulable:
+            self.view.on_ready(name, st.schedulable)
+            log.info("node %s %s", name, "schedulable" if st.schedulable else f"unschedulable ({st.why_not})")
+
+    def _rebuild(self) -> None:
+        """The node set changed: a fresh view and the policy's offline step again, then re-add what is placed."""
+        big = len(self.node_order)
+        states = sorted(self._nodes.values(), key=lambda s: (self.node_order.get(s.node.name, big), s.node.name))
+        nodes = [s.node for s in states]
+        self.stats.rebuilds += 1
+        self.view = ClusterView(nodes)
+        self.view.on_clock(self.clock.now_ms())
+        for s in states:
+            self.view.on_ready(s.node.name, s.schedulable)
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(self.seed, spawn_key=(2,))))
+        self.policy.prepare(self.profile, nodes, self.network, rng)
+        for p in self._placed.values():
+            self._record(p.job, p.placement)
+
+    def _record(self, job: Job, pl: Placement) -> bool:
+        """Tell the view about a placement (its prediction of when the node frees up)."""
+        view = self.view
+        if view is None or pl.node not in view.index:
+            return False
+        node = view.node(pl.node)
+        try:
+            entry = self.profile.entry(job.model, node.device_type, pl.config)
+        except KeyError:
+            return False
+        transfer = self.network.transfer_ms(job.origin_site, node.site, job.input_bytes)
+        if not math.isfinite(transfer):
+            return False
+        view.on_placed(job, pl, entry.resource, entry.units, view.now_ms + transfer, entry.service_ms(job.queries))
+        return True
+
+    # ------------------------------------------------------------------ pods
+    def _sync_pods(self, items) -> None:
+        seen = {p.metadata.uid for p in items}
+        for uid in list(self._placed):
+            if uid not in seen:
+                self._pod_gone(uid, "pod vanished while the watch was down")
+        for uid in list(self._pending):
+            if uid not in seen:
+                self._pending.pop(uid, None)
+        for p in items:
+            self._pod_event(p)
+
+    def _pod_event(self, pod) -> None:
+        uid = pod.metadata.uid
+        if uid in self._finished:
+            return
+        phase = pod.status.phase if pod.status else None
+        if pod.metadata.deletion_timestamp is not None or phase in ("Succeeded", "Failed"):
+            self._pending.pop(uid, None)
+            if uid in self._placed:
+                self._finish(uid, pod, phase == "Succeeded")
+            else:
+                self._finished.add(uid)
+            return
+        if pod.spec.node_name:
+            self._pending.pop(uid, None)
+            if uid in self._inflight:
+                self._seen_bound[uid] = pod
+            elif uid not in self._placed:
+                self._adopt(uid, pod)  # bound by another scheduler instance, or by us before a restart
+            return
+        if uid in self._rejected or uid in self._inflight or uid in self._placed:
+            return
+        if _rejected_condition(pod):
+            self._rejected.add(uid)
+            return
+        self._pending[uid] = pod
+        self._first_seen.setdefault(uid, time.time())
+
+    def _job_for(self, uid: str, pod, now_ms: float) -> Job:
+        jid = self._job_ids.get(uid)
+        if jid is None:
+            jid = self._job_ids[uid] = self._next_job
+            self._next_job += 1
+        return pod_job(pod, jid, now_ms, self._models, set(self._site_tiers))
+
+    def _adopt(self, uid: str, pod) -> None:
+        ann = pod.metadata.annotations or {}
+        try:
+            job = self._job_for(uid, pod, self.clock.now_ms())
+            cfg = pod_config(ann)
+        except InvalidObject:
+            return  # not ours to predict: it holds its node but the view cannot say for how long
+        pl = Placement(job.id, pod.spec.node_name, cfg, ann_float(ann, N.ANN_PREDICTED_LATENCY_MS),
+                       ann_float(ann, N.ANN_PREDICTED_SERVICE_MS))
+        self._placed[uid] = _Placed(job, pod.spec.node_name, pl)
+        self._record(job, pl)
+
+    def _pod_gone(self, uid: str, why: str) -> None:
+        self._pending.pop(uid, None)
+        self._first_seen.pop(uid, None)
+        if uid in self._placed:
+            self.stats.vanished += 1
+            self._finish(uid, None, False, why)
+
+    def _finish(self, uid: str, pod, ok: bool, why: str = "") -> None:
+        p = self._placed.pop(uid)
+        self._finished.add(uid)
+        now = self.clock.now_ms()
+        ann = (pod.metadata.annotations or {}) if pod is not None else {}
+        finish = ann_float(ann, N.ANN_FINISH_MS, now)
+        if self.view is not None:
+            self.view.on_completed(p.job.id, max(now, self.view.now_ms))
+        if not ok and not why:
+            why = ann.get(N.ANN_FAIL_REASON) or (pod.status.message if pod is not None and pod.status else "") \
+                or "pod failed"
+        self.policy.observe(Completion(p.job.id, p.node, p.placement.config, finish,
+                                       ann_float(ann, N.ANN_SERVICE_MS), ok, why, p.job.model, p.job.queries))
+
+    # ------------------------------------------------------------------ decide
+    def _schedule_due(self) -> None:
+        if not self._pending or self.view is None:
+            return
+        now_wall = time.time()
+        due = [(uid, pod) for uid, pod in self._pending.items() if self._retry_at.get(uid, 0.0) <= now_wall]
+        if not due:
+            return
+        window = self.policy.window_ms
+        now = self.clock.now_ms()
+        if window > 0:
+            if self._flush_at is None:
+                self._flush_at = (math.floor(now / window) + 1) * window
+            if now < self._flush_at:
+                return
+            self._flush_at = None
+        jobs = []
+        for uid, pod in due:
+            del self._pending[uid]
+            self._retry_at.pop(uid, None)
+            try:
+                jobs.append((uid, pod, self._job_for(uid, pod, now)))
+            except InvalidObject as exc:
+                self.stats.invalid += 1
+                self._reject(uid, pod, "SynergAIInvalidJob", str(exc))
+        jobs.sort(key=lambda t: (t[2].arrival_ms, t[2].id))
+        if not jobs:
+            return
+        if window > 0:
+            self._decide(jobs, now)
+        else:
+            for one in jobs:  # as in the simulator: each job sees the placements made before it
+                self._decide([one], self.clock.now_ms())
+
+    def _decide(self, batch, now: float) -> None:
+        view = self.view
+        view.on_clock(max(now, view.now_ms))
+        t0 = time.perf_counter_ns()
+        placements = self.policy.schedule([j for _, _, j in batch], view)
+        self.stats.decisions.append((now, len(batch), time.perf_counter_ns() - t0))
+        if len(placements) != len(batch):
+            raise RuntimeError(f"policy {self.policy.name} returned {len(placements)} placements for {len(batch)} jobs")
+        for (uid, pod, job), pl in zip(batch, placements):
+            if pl.node is None:
+                self._reject(uid, pod, N.REASON_REJECTED, pl.reason or "rejected by policy")
+                continue
+            if pl.node not in view.index or not self._record(job, pl):
+                self._reject(uid, pod, N.REASON_REJECTED, f"policy chose {pl.node} with a config it cannot run")
+                continue
+            ann = placement_annotations(pl, self.policy.name, now, self.policy.queue_discipline == "priority")
+            self._placed[uid] = _Placed(job, pl.node, pl)
+            self._inflight.add(uid)
+            self._pool.submit(self._bind, uid, pod, pl, ann, job)
+
+    # ------------------------------------------------------------------ bind / reject (API threads)
+    def _bind(self, uid, pod, pl, ann, job) -> None:
+        from kubernetes import client
+
+        md = pod.metadata
+        body = client.V1Binding(metadata=client.V1ObjectMeta(name=md.name, annotations=ann),
+                                target=client.V1ObjectReference(api_version="v1", kind="Node", name=pl.node))
+        try:
+            # the server answers a Status the client cannot deserialize as a Binding: don't let it try
+            call_with_retry(self.api.create_namespaced_pod_binding, md.name, md.namespace, body,
+                            _preload_content=False, _request_timeout=30, stop=self._stop, attempts=3)
+            self._q.put(("bind", "ok", (uid, pod, pl, job)))
+        except Exception as exc:  # noqa: BLE001
+            self._q.put(("bind", "error", (uid, pod, pl, job, exc)))
+            return
+        if self.emit_events:
+            q = f"{job.qos_ms:.1f}"
+            self._event(pod, "Scheduled", "Normal",
+                        f"{self.policy.name}: {pl.node} with {pl.config}; predicted {pl.predicted_latency_ms:.1f} ms "
+                        f"(service {pl.predicted_service_ms:.1f} ms) vs QoS {q} ms; {pl.reason}")
+
+    def _bind_answer(self, typ, payload) -> None:
+        uid, pod = payload[0], payload[1]
+        self._inflight.discard(uid)
+        seen_bound = self._seen_bound.pop(uid, None)
+        if typ == "ok":
+            self.stats.bound += 1
+            t = self._first_seen.pop(uid, None)
+            if t is not None:
+                self.stats.bind_latency_s.append(time.time() - t)
+            return
+        exc = payload[4]
+        p = self._placed.pop(uid, None)
+        if p is not None and self.view is not None:
+            self.view.on_completed(p.job.id)  # undo the optimistic placement
+        status = getattr(exc, "status", None)
+        if status == 409:
+            self.stats.conflicts += 1  # bound by someone else: never bind again; the watch shows where
+            self._first_seen.pop(uid, None)
+            if seen_bound is not None and seen_bound.spec.node_name:
+                self._adopt(uid, seen_bound)
+        elif status == 404:
+            self._first_seen.pop(uid, None)
+        elif is_transient(exc):
+            self.stats.bind_retries += 1
+            b = Backoff(0.2, 5.0)
+            b.n = min(self.stats.bind_retries, 5)
+            self._retry_at[uid] = time.time() + b.next_s()
+            self._pending[uid] = pod
+        else:
+            self._reject(uid, pod, "SynergAIBindFailed", f"bind to {payload[2].node} failed: {short_error(exc)}")
+
+    def _reject(self, uid, pod, reason: str, message: str) -> None:
+        self._rejected.add(uid)
+        self._first_seen.pop(uid, None)
+        self.stats.rejected += reason == N.REASON_REJECTED
+        self._pool.submit(self._mark_unschedulable, pod, reason, message)
+
+    def _mark_unschedulable(self, pod, reason: str, message: str) -> None:
+        md = pod.metadata
+        now = datetime.now(timezone.utc).isoformat()
+        body = {"status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": reason,
+                                           "message": message, "lastTransitionTime": now}]}}
+        try:
+            call_with_retry(self.api.patch_namespaced_pod_status, md.name, md.namespace, body, stop=self._stop,
+                            _request_timeout=30)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("pod %s/%s: could not record rejection: %s", md.namespace, md.name, short_error(exc))
+        if self.emit_events:
+            self._event(pod, "FailedScheduling", "Warning", f"{self.policy.name}: {message}")
+
+    def _event(self, pod, reason: str, typ: str, message: str) -> None:
+        from kubernetes import client
+
+        md = pod.metadata
+        now = datetime.now(timezone.utc)
+        ev = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(generate_name=f"{md.name}.", namespace=md.namespace),
+            involved_object=client.V1ObjectReference(api_version="v1", kind="Pod", name=md.name,
+                                                     namespace=md.namespace, uid=md.uid),
+            reason=reason, message=message[:1024], type=typ, count=1, first_timestamp=now, last_timestamp=now,
+            source=client.V1EventSource(component=f"{self.scheduler_name}-scheduler"),
+            reporting_component=f"{N.DOMAIN}/scheduler", reporting_instance=self.scheduler_name)
+        try:
+            self.api.create_namespaced_event(md.namespace, ev, _request_timeout=10)
+        except Exception as exc:  # noqa: BLE001  -- an explanation is best effort, never worth a retry storm
+            log.debug("event for %s/%s not recorded: %s", md.namespace, md.name, short_error(exc))
+
+
+def _rejected_condition(pod) -> bool:
+    for c in (pod.status.conditions or []) if pod.status else []:
+        if c.type == "PodScheduled" and c.status == "False" and (c.reason or "").startswith("SynergAI"):
+            return True
+    return False
