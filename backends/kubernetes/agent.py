@@ -86,6 +86,12 @@ class NodeAgent:
         self.mode, self.heartbeat_s, self.execute, self.model_dir = mode, heartbeat_s, execute, model_dir
         self.sampler = ServiceSampler(profile, seed)
         self.labels = dict(labels or {})  # extra node labels (e.g. for a scheduler's node selector)
+        self.base_network = network
+        self.partition_policy = "wait"  # a pod whose input has no path: wait for a path, or fail at once
+        self._links: dict = {}  # frozenset(a, b) -> replacement Link, or None (partition)
+        self._throttle: dict[str, float] = {}  # node -> service time factor for runs that start now
+        self._blocked: list = []  # pods waiting for a network path (partition_policy wait)
+        self._unblocked_at: dict[str, float] = {}
         self.stats = AgentStats()
         self.pools = {n.name: {CPU: PriorityPool(n.cpu_cores), ACCEL: PriorityPool(n.accel_slots)} for n in nodes}
         self._fifo = {n.name: {CPU: Pool(n.cpu_cores), ACCEL: Pool(n.accel_slots)} for n in nodes}
@@ -160,6 +166,14 @@ class NodeAgent:
     def recover_node(self, name: str) -> None:
         self._q.put(("recover", name, None))
 
+    def throttle(self, name: str, factor: float) -> None:
+        """Service times of runs that start on ``name`` from now on are multiplied by ``factor`` (1: normal)."""
+        self._q.put(("throttle", name, factor))
+
+    def set_link(self, a: str, b: str, link) -> None:
+        """Replace the a-b link for transfers that start from now on (None: partitioned; the base link: healed)."""
+        self._q.put(("link", (a, b), link))
+
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         self._threads.append(start_watch("pod", self.api.list_pod_for_all_namespaces, self._q, self._stop,
@@ -213,8 +227,8 @@ class NodeAgent:
     def _safe_call(self, fn, *args, **kw) -> None:
         from kubernetes.client.rest import ApiException
 
-        try:
-            call_with_retry(fn, *args, stop=self._stop, **kw)
+        try:  # a result must not be dropped because the apiserver is restarting: retry until stopped
+            call_with_retry(fn, *args, stop=self._stop, attempts=None, **kw)
         except ApiException as exc:
             if exc.status != 404:  # the pod is gone: nothing left to report
                 log.warning("agent write failed: %s", short_error(exc))
@@ -237,6 +251,15 @@ class NodeAgent:
             self._write(typ, self._report, typ, True)
         elif kind == "done":
             self._finished(obj[0], obj[1], obj[2])
+        elif kind == "throttle":
+            self._throttle[typ] = obj
+        elif kind == "link":
+            self._links[frozenset(typ)] = obj
+            self.network = self.base_network.with_links(self._links) if self._links else self.base_network
+            blocked, self._blocked = self._blocked, []
+            for pod in blocked:  # a path may exist again: the transfer starts now
+                self._unblocked_at[pod.metadata.uid] = self.clock.now_ms()
+                self._pod(pod)
 
     def _pod(self, pod) -> None:
         node = pod.spec.node_name
@@ -274,9 +297,12 @@ class NodeAgent:
         nbytes = int(ann_float(ann, N.ANN_INPUT_BYTES, 0.0))
         transfer = self.network.transfer_ms(ann.get(N.ANN_ORIGIN_SITE, n.site), n.site, nbytes)
         if not math.isfinite(transfer):
+            if self.partition_policy == "wait" and self.base_network.route(ann.get(N.ANN_ORIGIN_SITE), n.site):
+                self._blocked.append(pod)  # partitioned now, reachable by design: wait for the link to heal
+                return
             self._end(uid, pod, False, f"no network route from {ann.get(N.ANN_ORIGIN_SITE)} to {n.site}")
             return
-        decided = ann_float(ann, N.ANN_DECISION_MS, self.clock.now_ms())
+        decided = max(ann_float(ann, N.ANN_DECISION_MS, self.clock.now_ms()), self._unblocked_at.pop(uid, -math.inf))
         prio = ann_float(ann, N.ANN_PRIORITY)
         pools = self.pools if math.isfinite(prio) else self._fifo
         queries = max(1, int(ann_float(ann, N.ANN_QUERIES, 1.0)))
@@ -296,7 +322,8 @@ class NodeAgent:
         self._write(run.uid, self.api.patch_namespaced_pod_status, md.name, md.namespace,
                     {"status": {"phase": "Running", "startTime": _iso()}})
         if self.mode == "emulated":
-            run.service_ms = self.sampler.draw(run.entry, run.entry.calls(run.queries))
+            svc = self.sampler.draw(run.entry, run.entry.calls(run.queries))
+            run.service_ms = svc * self._throttle.get(run.node, 1.0)
             self._at(run.start_ms + run.service_ms, self._done_emulated, run)
         else:
             self._exec.submit(self._execute, run)
@@ -345,13 +372,20 @@ class NodeAgent:
             ann[N.ANN_FAIL_REASON] = reason
         self.stats.succeeded += ok
         self.stats.failed += not ok
-        self._write(uid, self.api.patch_namespaced_pod, md.name, md.namespace, {"metadata": {"annotations": ann}})
         status = {"phase": "Succeeded" if ok else "Failed"}
         if not ok:
             status.update(reason="SynergAIJobFailed", message=reason[:1024])
-        self._write(uid, self.api.patch_namespaced_pod_status, md.name, md.namespace, {"status": status})
+        self._write(uid, self._report_end, md.name, md.namespace, ann, status)
+
+    def _report_end(self, name, namespace, ann, status, **kw) -> None:
+        """Result annotations first, then the phase: whoever sees the phase finds the result."""
+        call_with_retry(self.api.patch_namespaced_pod, name, namespace, {"metadata": {"annotations": ann}},
+                        stop=self._stop, attempts=None)
+        call_with_retry(self.api.patch_namespaced_pod_status, name, namespace, {"status": status},
+                        stop=self._stop, attempts=None)
 
     def _gone(self, uid: str) -> None:
+        self._blocked = [p for p in self._blocked if p.metadata.uid != uid]
         run = self._runs.pop(uid, None)
         if run is not None and not run.done:
             run.done = True
@@ -369,6 +403,10 @@ class NodeAgent:
         n = self.nodes[name]
         self.pools[name] = {CPU: PriorityPool(n.cpu_cores), ACCEL: PriorityPool(n.accel_slots)}
         self._fifo[name] = {CPU: Pool(n.cpu_cores), ACCEL: Pool(n.accel_slots)}
+        blocked = [p for p in self._blocked if p.spec.node_name == name]
+        self._blocked = [p for p in self._blocked if p.spec.node_name != name]
+        for pod in blocked:
+            self._end(pod.metadata.uid, pod, False, f"node {name} failed: {reason}")
         for uid, run in list(self._runs.items()):
             if run.node == name:  # the old pools die with the node: nothing queued there starts any more
                 run.done = True

@@ -78,4 +78,5 @@ def api_client(kubeconfig: str | Path | None = None):
     except config.ConfigException as exc:  # message names the file, never its contents
         raise SynergAIError(f"backend.kubeconfig: cannot load credentials: {str(exc).splitlines()[0]}") from None
     c.retries = 0  # the components retry themselves, with backoff, and must notice an outage
+    c.connection_pool_maxsize = 32  # watches + writer threads share one client
     return client.CoreV1Api(client.ApiClient(c))

@@ -115,6 +115,11 @@ class KubernetesBackend:
         from .scheduler import Scheduler
 
         o = self.o
+        self._seed, self._faults_table = seed, None
+        if faults:
+            self._max_retries = faults.max_retries
+        else:
+            self._max_retries = o["max_retries"]
         api, sched_api = self._connect()
         ns = o["namespace"] or f"synergai-{policy.name.replace('_', '-')}-{seed}-{secrets.token_hex(3)}"
         try:
@@ -155,7 +160,7 @@ class KubernetesBackend:
         from backends.base import RunResult
 
         horizon = float(np.nanmax(jobs["finish_ms"])) if jobs["finish_ms"].notna().any() else 0.0
-        return RunResult(policy.name, jobs, decisions, nodes, horizon)
+        return RunResult(policy.name, jobs, decisions, nodes, horizon, self._faults_table)
 
     def _replay(self, api, ns, stream, clock, faults, agent, progress):
         from kubernetes import client
@@ -193,7 +198,8 @@ class KubernetesBackend:
                                                                        toleration_seconds=0)],
                                       containers=[client.V1Container(name="worker", image="synergai-worker:latest")]))
             try:
-                call_with_retry(api.create_namespaced_pod, ns, pod, _request_timeout=30)
+                # keep trying through an apiserver outage; the run's deadline (stop) ends it
+                call_with_retry(api.create_namespaced_pod, ns, pod, _request_timeout=30, stop=stop, attempts=None)
             except Exception as exc:  # noqa: BLE001
                 q.put(("created", "error", (js, f"pod could not be created: {short_error(exc)}")))
                 return
@@ -215,7 +221,7 @@ class KubernetesBackend:
         def fail_or_retry(js: _JobState, reason: str) -> None:
             if js.ended:
                 return
-            if reason.startswith(RETRYABLE) and js.attempt < o["max_retries"]:
+            if reason.startswith(RETRYABLE) and js.attempt < self._max_retries:
                 by_pod.pop(js.pod, None)
                 js.attempt += 1
                 js.uid = None
@@ -233,11 +239,14 @@ class KubernetesBackend:
             phase = pod.status.phase if pod.status else None
             rej = _scheduler_rejection(pod)
             if phase == "Succeeded":
-                end(js, _row_from(ann, pod, "completed", ""))
+                if N.ANN_FINISH_MS in ann:
+                    end(js, _row_from(ann, pod, "completed", ""))
+                else:  # a worker that exits 0 without reporting: its result is unknown, say so
+                    end(js, _row_from(ann, pod, "failed", "pod succeeded without reporting a result"))
             elif phase == "Failed":
                 why = ann.get(N.ANN_FAIL_REASON) or (pod.status.message or pod.status.reason or "pod failed")
                 row = _row_from(ann, pod, "failed", why)
-                if why.startswith(RETRYABLE) and js.attempt < o["max_retries"]:
+                if why.startswith(RETRYABLE) and js.attempt < self._max_retries:
                     fail_or_retry(js, why)
                 else:
                     end(js, row)
@@ -252,7 +261,8 @@ class KubernetesBackend:
             from tqdm import tqdm
 
             bar = tqdm(total=n, unit="job", leave=False)
-        fault_events = _fault_timeline(faults, agent)
+        fault_events, self._faults_table = _fault_timeline(faults, agent, float(arrival[-1]) if n else 0.0,
+                                                           self._seed)
         nxt = 0
         deadline = None
         try:
@@ -369,16 +379,32 @@ def _cleanup(api, ns, agent) -> None:
         agent.unregister()
 
 
-def _fault_timeline(faults, agent):
-    """(experiment ms, fn, args) for node faults the agent can inject; empty without faults or agent."""
-    if faults is None or agent is None:
-        return []
-    events = []
-    for t_ms, kind, node, up in getattr(faults, "node_events", lambda: [])():
-        if kind == "node" and node in agent.nodes:
-            events.append((t_ms, agent.recover_node if up else agent.fail_node,
-                           (node,) if up else (node, "crash injected by fault schedule")))
-    return sorted(events, key=lambda e: e[0])
+def _fault_timeline(faults, agent, horizon_ms: float, seed: int):
+    """(experiment ms, fn, args) for the faults the node agent injects, and the injected faults as a table."""
+    from synergai.faults import CRASH, DEGRADE, FAULT_COLUMNS, PARTITION, THROTTLE
+    from synergai.network import Link
+
+    if not faults or agent is None:
+        return [], None
+    agent.partition_policy = faults.partition_policy
+    base = {frozenset((ln.a, ln.b)): ln for ln in agent.base_network.links()}
+    out, rows = [], []
+    for e in faults.expand(horizon_ms, seed):
+        if e.kind == CRASH:
+            why = f"crash injected ({e.source})"
+            out += [(e.start_ms, agent.fail_node, (e.node, why)), (e.end_ms, agent.recover_node, (e.node,))]
+        elif e.kind == THROTTLE:
+            out += [(e.start_ms, agent.throttle, (e.node, e.factor)), (e.end_ms, agent.throttle, (e.node, 1.0))]
+        elif e.kind in (PARTITION, DEGRADE):
+            ln = base.get(frozenset((e.a, e.b)))
+            new = None
+            if e.kind == DEGRADE and ln is not None:
+                new = Link(e.a, e.b, ln.latency_ms if e.latency_ms is None else e.latency_ms,
+                           ln.bandwidth_mbps if e.bandwidth_mbps is None else e.bandwidth_mbps)
+            out += [(e.start_ms, agent.set_link, (e.a, e.b, new)), (e.end_ms, agent.set_link, (e.a, e.b, ln))]
+        rows.append(e.row())
+    out.sort(key=lambda x: x[0])  # stable: a crash that ends when the next begins recovers first
+    return out, pd.DataFrame(rows, columns=list(FAULT_COLUMNS))
 
 
 def _jobs_table(rows, stream, testbed, profile) -> pd.DataFrame:

@@ -46,6 +46,7 @@ log = logging.getLogger("synergai.scheduler")
 class SchedulerStats:
     decisions: list = field(default_factory=list)  # (experiment ms, jobs in call, wall ns of policy.schedule)
     bind_latency_s: list = field(default_factory=list)  # first seen pending -> bind acknowledged (wall)
+    bind_call_s: list = field(default_factory=list)  # one Binding API call, request -> answer (wall)
     bound: int = 0
     conflicts: int = 0  # 409 on bind: another scheduler (or an earlier life of this one) won
     bind_retries: int = 0
@@ -253,6 +254,9 @@ class Scheduler:
         if uid in self._finished:
             return
         phase = pod.status.phase if pod.status else None
+        ann = pod.metadata.annotations or {}
+        if N.ANN_FINISH_MS in ann and uid in self._placed:  # the agent/worker reports the end before the phase
+            phase = "Failed" if N.ANN_FAIL_REASON in ann else "Succeeded"
         if pod.metadata.deletion_timestamp is not None or phase in ("Succeeded", "Failed"):
             self._pending.pop(uid, None)
             if uid in self._placed:
@@ -378,8 +382,10 @@ class Scheduler:
                                 target=client.V1ObjectReference(api_version="v1", kind="Node", name=pl.node))
         try:
             # the server answers a Status the client cannot deserialize as a Binding: don't let it try
+            t0 = time.perf_counter()
             call_with_retry(self.api.create_namespaced_pod_binding, md.name, md.namespace, body,
                             _preload_content=False, _request_timeout=30, stop=self._stop, attempts=3)
+            self.stats.bind_call_s.append(time.perf_counter() - t0)
             self._q.put(("bind", "ok", (uid, pod, pl, job)))
         except Exception as exc:  # noqa: BLE001
             self._q.put(("bind", "error", (uid, pod, pl, job, exc)))

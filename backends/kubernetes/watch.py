@@ -128,19 +128,21 @@ def is_transient(exc: BaseException, retry_on=(429, 500, 502, 503, 504)) -> bool
     return isinstance(exc, (urllib3.exceptions.HTTPError, OSError)) and not status
 
 
-def call_with_retry(fn: Callable, *args, stop: threading.Event | None = None, attempts: int = 8,
+def call_with_retry(fn: Callable, *args, stop: threading.Event | None = None, attempts: int | None = 8,
                     retry_on=(429, 500, 502, 503, 504), **kw):
     """An API call retried with backoff on transient failures (5xx, 429, connection errors).
 
     Other API errors (404, 409, 422...) are answers, not failures: they are raised to the caller at once.
+    ``attempts=None``: keep trying until ``stop`` is set (for writes that carry a result).
     """
     backoff = Backoff(0.05, 2.0)
-    for i in range(attempts):
+    i = 0
+    while True:
+        i += 1
         try:
             return fn(*args, **kw)
         except Exception as exc:  # noqa: BLE001
             transient = is_transient(exc, retry_on)
-            if not transient or i == attempts - 1 or (stop is not None and stop.is_set()):
+            if not transient or (attempts is not None and i >= attempts) or (stop is not None and stop.is_set()):
                 raise
             time.sleep(backoff.next_s())
-    raise AssertionError("unreachable")

@@ -1,0 +1,129 @@
+"""Scheduler throughput against the local apiserver: 1,000 pending pods, SynergAI's scheduler vs stock
+kube-scheduler v1.20.2 binding the same kind of pods to the same nodes.
+
+    python -m experiments.bench_k8s [--pods 1000] [--reps 3] [--policy synergai]
+
+Per repetition (alternating the two schedulers): create the pods while no scheduler runs, start the scheduler,
+time until every pod is bound. Reports pods bound per second (median over reps), SynergAI's per-decision policy
+time and per-Binding API round trip, and the machine's load. Not a test: numbers depend on the machine.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _create_pods(api, ns, n, scheduler):
+    from kubernetes import client
+
+    from backends.kubernetes import names as N
+
+    ann = {N.ANN_MODEL: "resnet50", N.ANN_QOS_MS: "1000", N.ANN_ORIGIN_SITE: "edge-a", N.ANN_INPUT_BYTES: "150528"}
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i):
+        api.create_namespaced_pod(ns, client.V1Pod(
+            metadata=client.V1ObjectMeta(name=f"b{i}", annotations={**ann, N.ANN_JOB_ID: str(i)}),
+            spec=client.V1PodSpec(scheduler_name=scheduler, restart_policy="Never",
+                                  containers=[client.V1Container(name="w", image="synergai-worker")])))
+
+    with ThreadPoolExecutor(8) as ex:
+        list(ex.map(one, range(n)))
+
+
+def _bound(api, ns) -> int:
+    return sum(1 for p in api.list_namespaced_pod(ns, field_selector="spec.nodeName!=").items)
+
+
+def _wait_all_bound(api, ns, n, timeout_s=600) -> float:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout_s:
+        if _bound(api, ns) >= n:
+            return time.perf_counter() - t0
+        time.sleep(0.05)
+    raise RuntimeError(f"only {_bound(api, ns)} of {n} pods bound after {timeout_s} s")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pods", type=int, default=1000)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--policy", default="synergai")
+    ap.add_argument("--state-dir", default="/tmp/synergai-k8s-bench")
+    a = ap.parse_args(argv)
+
+    from kubernetes import client
+
+    from backends.kubernetes.agent import NodeAgent
+    from backends.kubernetes.controlplane import ControlPlane, api_client
+    from backends.kubernetes.driver import ensure_scheduler_rbac
+    from backends.kubernetes.scheduler import Scheduler
+    from experiments.runner import compose_config, prepare
+    from synergai.policy import make_policy
+
+    cp = ControlPlane(a.state_dir, api_port=16643, etcd_port=24090).start()
+    bin_dir = Path(os.environ.get("SYNERGAI_K8S_CACHE", Path.home() / ".cache/synergai/k8s-v1.20.2")) / "bin"
+    admin = api_client(cp.admin_kubeconfig)
+    ensure_scheduler_rbac(admin)
+    p = prepare(compose_config([]))
+    agent = NodeAgent(admin, p.testbed.nodes, p.testbed.network, p.profile, execute=False, labels={"bench": "1"})
+    agent.register()
+    agent.start()
+    res = {"synergai": [], "kube-scheduler": []}
+    dec_us, call_ms = [], []
+    loads = [os.getloadavg()[0]]
+    try:
+        for rep in range(a.reps):
+            for who in ("synergai", "kube-scheduler") if rep % 2 == 0 else ("kube-scheduler", "synergai"):
+                ns = f"bench-{who}-{rep}"
+                admin.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+                _create_pods(admin, ns, a.pods, "synergai" if who == "synergai" else "default-scheduler")
+                time.sleep(1.0)
+                if who == "synergai":
+                    s = Scheduler(api_client(cp.scheduler_kubeconfig), make_policy(a.policy), p.profile,
+                                  p.testbed.network, namespace=ns, node_selector="bench=1",
+                                  node_order=[n.name for n in p.testbed.nodes])
+                    t0 = time.perf_counter()
+                    s.start()
+                    _wait_all_bound(admin, ns, a.pods)
+                    dt = time.perf_counter() - t0
+                    s.stop()
+                    assert s.stats.bound == a.pods, s.stats
+                    dec_us += [ns_ / 1000 for _, _, ns_ in s.stats.decisions]
+                    call_ms += [x * 1000 for x in s.stats.bind_call_s]
+                else:
+                    log = open(Path(a.state_dir) / "logs" / "kube-scheduler.log", "w")
+                    t0 = time.perf_counter()
+                    proc = subprocess.Popen([str(bin_dir / "kube-scheduler"), f"--kubeconfig={cp.admin_kubeconfig}",
+                                             "--leader-elect=false", "--port=0", "--secure-port=0", "-v=0"],
+                                            stdout=log, stderr=subprocess.STDOUT)
+                    try:
+                        _wait_all_bound(admin, ns, a.pods)
+                        dt = time.perf_counter() - t0
+                    finally:
+                        proc.terminate()
+                        proc.wait(10)
+                        log.close()
+                res[who].append(a.pods / dt)
+                print(f"rep {rep} {who:<15} {a.pods} pods bound in {dt:6.2f} s = {a.pods / dt:7.1f} pods/s "
+                      f"(load {os.getloadavg()[0]:.2f})", flush=True)
+                loads.append(os.getloadavg()[0])
+                admin.delete_namespace(ns)
+    finally:
+        agent.stop()
+        agent.unregister()
+        cp.stop()
+    s_med, k_med = np.median(res["synergai"]), np.median(res["kube-scheduler"])
+    print(f"\nmedian pods/s: synergai ({a.policy}) {s_med:.1f}, kube-scheduler {k_med:.1f}, ratio {s_med / k_med:.2f}")
+    print(f"synergai policy decision p50 {np.percentile(dec_us, 50):.1f} us p99 {np.percentile(dec_us, 99):.1f} us; "
+          f"Binding call p50 {np.percentile(call_ms, 50):.1f} ms p99 {np.percentile(call_ms, 99):.1f} ms")
+    print(f"load average 1 min during the runs: {min(loads):.2f}-{max(loads):.2f} (2 cores)")
+
+
+if __name__ == "__main__":
+    main()
