@@ -13,6 +13,7 @@ import time
 import pytest
 
 kubernetes = pytest.importorskip("kubernetes")
+from conftest import two_site_profile, two_site_testbed  # noqa: E402
 from kubernetes import client  # noqa: E402
 from kubernetes.client.rest import ApiException  # noqa: E402
 
@@ -24,8 +25,6 @@ from backends.kubernetes.scheduler import Scheduler  # noqa: E402
 from backends.kubernetes.watch import WatchStats, watch_loop  # noqa: E402
 from synergai.domain import Node  # noqa: E402
 from synergai.policy import Policy, make_policy  # noqa: E402
-
-from conftest import two_site_profile, two_site_testbed  # noqa: E402
 
 
 class Recording(Policy):

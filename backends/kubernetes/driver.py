@@ -181,7 +181,6 @@ class KubernetesBackend:
         deleters = ThreadPoolExecutor(2, thread_name_prefix="driver-delete")
         stats = {"created": 0, "retried": 0, "late_ms": [], "timed_out": 0, "watch": wstats}
         remaining = n
-        lock = threading.Lock()
 
         def create(js: _JobState) -> None:
             i = js.i

@@ -14,6 +14,20 @@ from .. import export
 from .base import ConfigSkipped, Engine, Loaded, import_reason
 
 
+def create_session(path: Path, threads: int):
+    """The session every ONNX Runtime measurement uses (also the Kubernetes worker's, so live runs match
+    the traces): CPU provider, ``threads`` intra-op threads, sequential, all graph optimisations."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
 class OnnxRuntimeEngine(Engine):
     name = "onnxruntime"
     extra = "onnx"
@@ -39,16 +53,8 @@ class OnnxRuntimeEngine(Engine):
         return "model file " + self.artifact(model, precision, cache_dir, say).describe()
 
     def load(self, model: str, precision: str, batch: int, threads: int, cache_dir: Path) -> Loaded:
-        import onnxruntime as ort
-
         art = self.artifact(model, precision, cache_dir)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.log_severity_level = 3
-        sess = ort.InferenceSession(str(art.path), so, providers=["CPUExecutionProvider"])
+        sess = create_session(art.path, threads)
         specs = export.specs_from_json(art.meta["inputs"])
         feed = export.make_inputs(specs, batch)
 
