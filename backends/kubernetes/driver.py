@@ -370,6 +370,12 @@ def _delete_pod(api, ns, name) -> None:
 
 
 def _cleanup(api, ns, agent) -> None:
+    """Pods first (grace 0: without a namespace controller, e.g. the loopback fixture, a namespace delete leaves
+    its pods behind), then the namespace, then the emulated nodes."""
+    try:
+        api.delete_collection_namespaced_pod(ns, grace_period_seconds=0, _request_timeout=30)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("could not delete the pods of %s: %s", ns, short_error(exc))
     try:
         api.delete_namespace(ns, _request_timeout=10)
     except Exception as exc:  # noqa: BLE001

@@ -79,6 +79,7 @@ class Scheduler:
         self._q: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(bind_workers, thread_name_prefix="synergai-bind")
+        self._events = ThreadPoolExecutor(2, thread_name_prefix="synergai-event")  # never delays a bind
         self._models = set(profile.models())
         self._site_tiers = {s.name: s.tier for s in network.sites.values()}
         self._nodes: dict[str, NodeState] = {}
@@ -133,6 +134,7 @@ class Scheduler:
                     self._schedule_due()
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
+            self._events.shutdown(wait=True, cancel_futures=True)
 
     def _idle_timeout_s(self) -> float:
         t = 0.5
@@ -392,7 +394,7 @@ class Scheduler:
             return
         if self.emit_events:
             q = f"{job.qos_ms:.1f}"
-            self._event(pod, "Scheduled", "Normal",
+            self._events.submit(self._event, pod, "Scheduled", "Normal",
                         f"{self.policy.name}: {pl.node} with {pl.config}; predicted {pl.predicted_latency_ms:.1f} ms "
                         f"(service {pl.predicted_service_ms:.1f} ms) vs QoS {q} ms; {pl.reason}")
 
@@ -444,7 +446,7 @@ class Scheduler:
         except Exception as exc:  # noqa: BLE001
             log.warning("pod %s/%s: could not record rejection: %s", md.namespace, md.name, short_error(exc))
         if self.emit_events:
-            self._event(pod, "FailedScheduling", "Warning", f"{self.policy.name}: {message}")
+            self._events.submit(self._event, pod, "FailedScheduling", "Warning", f"{self.policy.name}: {message}")
 
     def _event(self, pod, reason: str, typ: str, message: str) -> None:
         from kubernetes import client
