@@ -8,6 +8,7 @@ from typing import Protocol
 import pandas as pd
 
 from synergai.errors import ConfigError
+from synergai.faults import FaultSchedule
 from synergai.policy import Policy
 from synergai.profile import PerformanceProfile
 from synergai.testbed import Testbed
@@ -21,13 +22,14 @@ class RunResult:
     decisions: pd.DataFrame  # sim_ms, jobs, overhead_us
     nodes: pd.DataFrame
     horizon_ms: float
+    faults: pd.DataFrame | None = None  # faults injected (synergai.faults.FAULT_COLUMNS); None: none scheduled
 
 
 class Backend(Protocol):
     name: str
 
     def run(self, testbed: Testbed, profile: PerformanceProfile, policy: Policy, stream: JobStream,
-            seed: int, progress: bool = False) -> RunResult: ...
+            seed: int, progress: bool = False, faults: FaultSchedule | None = None) -> RunResult: ...
 
 
 _BACKENDS: dict[str, Callable[[], Backend]] = {}
@@ -41,9 +43,10 @@ def register_backend(name: str):
     return deco
 
 
-def get_backend(name: str) -> Backend:
-    from . import sim_backend  # noqa: F401  (registers "sim")
+def get_backend(name: str, **options) -> Backend:
+    """The backend registered as ``name``, built with the rest of the ``backend`` config group as options."""
+    from . import kubernetes_backend, sim_backend  # noqa: F401  (importing registers "sim" and "kubernetes")
 
     if name not in _BACKENDS:
         raise ConfigError("backend.name", f"unknown backend {name!r}; available: {', '.join(sorted(_BACKENDS))}")
-    return _BACKENDS[name]()
+    return _BACKENDS[name](**options)

@@ -10,6 +10,12 @@ from .base import RunResult, register_backend
 class SimBackend:
     name = "sim"
 
-    def run(self, testbed, profile, policy, stream, seed, progress=False) -> RunResult:
-        r = simulate(testbed, profile, policy, stream, seed=seed, progress=progress)
-        return RunResult(r.policy, r.jobs, r.decisions, r.nodes, r.horizon_ms)
+    def __init__(self, **options):
+        if options:
+            from synergai.errors import ConfigError
+
+            raise ConfigError(f"backend.{next(iter(options))}", "unknown option for backend sim")
+
+    def run(self, testbed, profile, policy, stream, seed, progress=False, faults=None) -> RunResult:
+        r = simulate(testbed, profile, policy, stream, seed=seed, progress=progress, faults=faults)
+        return RunResult(r.policy, r.jobs, r.decisions, r.nodes, r.horizon_ms, r.faults)

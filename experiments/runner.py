@@ -16,6 +16,7 @@ import pandas as pd
 
 from backends import get_backend
 from synergai.errors import ConfigError, SynergAIError
+from synergai.faults import FaultSchedule, faults_from_dict
 from synergai.metrics import SUMMARY_COLUMNS, node_utilization, summarize
 from synergai.policy import make_policy
 from synergai.profile import BASES, PerformanceProfile
@@ -54,6 +55,7 @@ class Prepared:
     policies: list[tuple[str, dict]]
     backend: Any
     seed: int
+    faults: FaultSchedule | None = None  # None or empty: no fault injection
 
 
 def prepare(cfg: Mapping[str, Any]) -> Prepared:
@@ -91,25 +93,42 @@ def prepare(cfg: Mapping[str, Any]) -> Prepared:
         v = exp.get(k, 0.1)
         if not (isinstance(v, (int, float)) and 0 <= v < 0.5):
             raise ConfigError(f"experiment.{k}", f"must be in [0, 0.5), got {v!r}")
-    backend = get_backend(cfg.get("backend", {}).get("name", "sim"))
-    return Prepared(profile, testbed, spec, policies, backend, seed)
+    bopts = dict(cfg.get("backend") or {})
+    backend = get_backend(bopts.pop("name", "sim"), **bopts)
+    faults = faults_from_dict(cfg.get("faults"), testbed.nodes, testbed.network)
+    return Prepared(profile, testbed, spec, policies, backend, seed, faults)
 
 
 def workload_spec(w: Mapping[str, Any]) -> WorkloadSpec:
+    """The workload config as a WorkloadSpec; shape errors (unknown/missing keys, wrong types) name the key.
+    Values are checked by ``WorkloadSpec.validate``."""
+    if not isinstance(w, Mapping):
+        raise ConfigError("workload", f"must be a mapping of workload settings, got {w!r}")
     known = {f.name for f in fields(WorkloadSpec)}
     for k in w:
         if k not in known:
             raise ConfigError(f"workload.{k}", f"unknown key (known: {', '.join(sorted(known))})")
+    if w.get("mix") is None:
+        raise ConfigError("workload.mix", "missing (a mapping model -> weight)")
     kw = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in w.items()}
+    for k in ("mix", "input_bytes"):
+        if k in kw and not isinstance(kw[k], dict):
+            raise ConfigError(f"workload.{k}", f"must be a mapping model -> value, got {kw[k]!r}")
     for k in ("load", "rate_per_s", "qos_multiplier", "private_fraction", "on_s", "off_s", "off_rate_fraction",
               "replay_unit_s"):
         v = kw.get(k)
         if v is not None and not isinstance(v, dict) and (isinstance(v, bool) or not isinstance(v, (int, float))):
             raise ConfigError(f"workload.{k}", f"must be a number, got {v!r}")
+    for k in ("replay_path", "replay_column", "arrival"):
+        if kw.get(k) is not None and not isinstance(kw[k], str):
+            raise ConfigError(f"workload.{k}", f"must be a string, got {kw[k]!r}")
     if kw.get("replay_path"):
         kw["replay_path"] = str(project_path(kw["replay_path"]))
     if kw.get("origins") is not None:
-        kw["origins"] = list(kw["origins"])
+        o = kw["origins"]
+        if isinstance(o, (str, bytes, Mapping)) or not isinstance(o, (list, tuple)):
+            raise ConfigError("workload.origins", f"must be a list of site names (or null), got {o!r}")
+        kw["origins"] = list(o)
     return WorkloadSpec(**kw)
 
 
@@ -124,6 +143,7 @@ class ExperimentResult:
     jobs: pd.DataFrame
     nodes: pd.DataFrame
     decisions: pd.DataFrame
+    faults: pd.DataFrame | None = None  # injected faults per policy (faults.csv); None when none were scheduled
 
 
 def run_experiment(cfg: Mapping[str, Any], out_dir: str | Path | None = None, log=print) -> ExperimentResult:
@@ -132,17 +152,21 @@ def run_experiment(cfg: Mapping[str, Any], out_dir: str | Path | None = None, lo
     stream = make_stream(p)
     log(f"testbed {p.testbed.name}: {len(p.testbed.nodes)} nodes; {len(stream)} jobs "
         f"({p.spec.arrival}); QoS targets ms: " + ", ".join(f"{m}={q:.2f}" for m, q in stream.qos_ms.items()))
-    summaries, jobs, nodes, decisions = [], [], [], []
+    summaries, jobs, nodes, decisions, injected = [], [], [], [], []
     for name, params in p.policies:
         policy = make_policy(name, **params)
-        r = p.backend.run(p.testbed, p.profile, policy, stream, p.seed, progress=bool(exp.get("progress", False)))
-        rows = summarize(name, r.jobs, r.decisions, exp.get("warmup_fraction", 0.1), exp.get("cooldown_fraction", 0.1))
+        r = p.backend.run(p.testbed, p.profile, policy, stream, p.seed, progress=bool(exp.get("progress", False)),
+                          faults=p.faults)
+        rows = summarize(name, r.jobs, r.decisions, exp.get("warmup_fraction", 0.1), exp.get("cooldown_fraction", 0.1),
+                         faults=getattr(r, "faults", None))
         for row in rows:  # policy counters (e.g. SLO-MAEL's windows split by its enumeration cap)
             row.update(getattr(policy, "stats", dict)())
         summaries += rows
         jobs.append(r.jobs.assign(policy=name))
         nodes.append(node_utilization(r.nodes, r.horizon_ms).assign(policy=name))
         decisions.append(r.decisions.assign(policy=name))
+        if getattr(r, "faults", None) is not None:
+            injected.append(r.faults.assign(policy=name))
         s = summaries[-2]
         log(f"  {name:<18} violations {s['violation_rate']:6.1%}  p99 {s['p99_latency_ms']:9.2f} ms  "
             f"failed {s['failed']}")
@@ -151,7 +175,8 @@ def run_experiment(cfg: Mapping[str, Any], out_dir: str | Path | None = None, lo
     for k, v in run_parameters(cfg, p, stream).items():  # so a sweep's summaries concatenate into one tidy table
         summary[k] = v
     res = ExperimentResult(summary, pd.concat(jobs, ignore_index=True),
-                           pd.concat(nodes, ignore_index=True), pd.concat(decisions, ignore_index=True))
+                           pd.concat(nodes, ignore_index=True), pd.concat(decisions, ignore_index=True),
+                           pd.concat(injected, ignore_index=True) if injected else None)
     if out_dir is not None:
         write_outputs(res, Path(out_dir), exp)
     return res
@@ -165,6 +190,7 @@ def run_parameters(cfg: Mapping[str, Any], p: Prepared, stream: JobStream) -> di
         "rate_per_s": len(stream) / (stream.arrival_ms[-1] / 1000.0) if len(stream) > 1 else np.nan,
         "qos_multiplier": s.qos_multiplier if not isinstance(s.qos_multiplier, dict) else np.nan,
         "seed": p.seed, "latency_basis": cfg.get("experiment", {}).get("latency_basis", "wall"),
+        "fault_schedule": p.faults.name if p.faults is not None else "none",
     }
 
 
@@ -172,6 +198,8 @@ def write_outputs(res: ExperimentResult, out: Path, exp: Mapping[str, Any]) -> N
     out.mkdir(parents=True, exist_ok=True)
     res.summary.to_csv(out / "summary.csv", index=False)
     res.nodes.to_csv(out / "nodes.csv", index=False)
+    if res.faults is not None:
+        res.faults.to_csv(out / "faults.csv", index=False)
     if exp.get("write_jobs", True):
         res.jobs.to_csv(out / "jobs.csv.gz", index=False)
     if exp.get("figure", True):

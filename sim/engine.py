@@ -3,7 +3,8 @@
 Lifecycle of a job (simulated time in ms):
 arrive -> policy decides (zero simulated time; wall time measured) -> transfer input -> wait in the node's
 queue for its pool -> run ceil(queries / batch) calls, each a service time sampled from the profile -> done.
-Every job ends as ``completed`` or ``failed`` with a reason.
+Every job ends as ``completed`` or ``failed`` with a reason. Faults (crashes, partitions, throttling) are
+injected by ``sim.faults`` when a run has a fault schedule; without one this module runs alone.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import simpy
 
 from synergai.cluster import ClusterView
 from synergai.domain import ACCEL, CPU, Completion, Job
+from synergai.faults import FaultSchedule
 from synergai.policy import Policy
 from synergai.profile import PerformanceProfile, ProfileEntry
 from synergai.testbed import Testbed
@@ -29,7 +31,7 @@ JOB_COLUMNS = (
     "job_id", "model", "origin_site", "private", "queries", "qos_ms", "arrival_ms", "decision_ms", "node",
     "device_type", "tier", "engine", "precision", "batch", "threads", "power_mode", "predicted_latency_ms",
     "transfer_ms", "start_ms", "finish_ms", "wait_ms", "service_ms", "latency_ms", "violated", "excess_ms",
-    "energy_mj", "status", "reason",
+    "energy_mj", "status", "reason", "retries",
 )
 _SAMPLE_BLOCK = 4096
 
@@ -145,6 +147,7 @@ class JobLog:
         self.predicted, self.t_dec, self.transfer = [nan] * n, [nan] * n, [nan] * n
         self.start, self.finish, self.service = [nan] * n, [nan] * n, [nan] * n
         self.reason = [""] * n  # "" = completed, else why it failed
+        self.retries = [0] * n  # times the job was re-submitted after losing its node
 
     def end(self, k, i, entry, predicted, t_dec, transfer, start, finish, service, reason):
         if self.ended[k]:
@@ -190,11 +193,12 @@ class SimResult:
     nodes: pd.DataFrame  # per node: busy unit-ms per pool, capacity
     horizon_ms: float
     policy: str
+    faults: pd.DataFrame | None = None  # injected faults (synergai.faults.FAULT_COLUMNS); None without faults
 
 
 class Simulation:
     def __init__(self, testbed: Testbed, profile: PerformanceProfile, policy: Policy, stream: JobStream,
-                 seed: int = 0, progress: bool = False):
+                 seed: int = 0, progress: bool = False, faults: FaultSchedule | None = None):
         self.testbed, self.profile, self.policy, self.stream = testbed, profile, policy, stream
         self.env = simpy.Environment()
         self.view = ClusterView(testbed.nodes)
@@ -211,11 +215,26 @@ class Simulation:
         self._how: dict[tuple, tuple] = {}  # placement kind -> _resolve() result
         policy.prepare(profile, testbed.nodes, testbed.network,
                        np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(2,)))))
+        self.faults = None
+        self._run_cls = _Run
+        if faults:  # only then: the fault-free path stays exactly as fast as before
+            from .faults import CountingLog, FaultInjector, _FaultRun
+
+            self.log = CountingLog(len(stream), self.env.event())
+            self.faults = FaultInjector(self, faults, seed)
+            self._run_cls = _FaultRun
 
     # ---------------------------------------------------------------- processes
     def run(self) -> SimResult:
         self.env.process(self._arrivals())
-        self.env.run()
+        if self.faults is None:
+            self.env.run()
+        else:  # stop when the last job ends, not when the last scheduled fault does
+            try:
+                self.env.run(until=self.log.done)
+            except RuntimeError as exc:  # jobs left hanging: reported as lost by _result
+                if not str(exc).startswith("No scheduled events left"):
+                    raise
         return self._result()
 
     def _arrivals(self):
@@ -249,8 +268,19 @@ class Simulation:
         jobs, self._pending = self._pending, []
         self._decide(jobs)
 
+    def _resubmit(self, jobs):
+        """Jobs lost to a fault go back to the policy now, like new arrivals (a windowed policy: next window)."""
+        window = self.policy.window_ms
+        if window > 0:
+            if not self._pending:
+                now = self.env.now
+                self.env.timeout((math.floor(now / window) + 1) * window - now).callbacks.append(self._flush)
+            self._pending.extend(jobs)
+        else:
+            self._decide(jobs)
+
     def _decide(self, jobs):
-        env, view = self.env, self.view
+        env, view, Run = self.env, self.view, self._run_cls
         now = env.now
         view.on_clock(now)
         t0 = time.perf_counter_ns()
@@ -271,7 +301,7 @@ class Simulation:
                 self._fail(job, i, entry, transfer, pl)
                 continue
             view.on_placed(job, pl, entry.resource, entry.units, now + transfer, service)
-            _Run(self, job, pl, i, entry, self.pools[i][entry.resource], now, transfer)
+            Run(self, job, pl, i, entry, self.pools[i][entry.resource], now, transfer)
 
     def _resolve(self, job, pl):
         """Check a placement once per kind of job: (node index, entry, transfer ms or failure reason, service)."""
@@ -351,6 +381,7 @@ class Simulation:
             "energy_mj": np.where(ok, power * svc_a, np.nan),
             "status": np.where(ok, "completed", "failed"),
             "reason": reason,
+            "retries": np.asarray(log.retries, dtype=np.int64),
         }, columns=list(JOB_COLUMNS))
         calls = pd.DataFrame(self.calls, columns=["sim_ms", "jobs", "wall_ns"])
         calls["overhead_us"] = calls.pop("wall_ns") / 1000.0
@@ -360,7 +391,8 @@ class Simulation:
                               "cpu_cores": nd.cpu_cores, "accel_slots": nd.accel_slots,
                               "busy_cpu_unit_ms": pools[CPU].busy_unit_ms,
                               "busy_accel_unit_ms": pools[ACCEL].busy_unit_ms})
-        return SimResult(jobs, calls, pd.DataFrame(node_rows), self.env.now, self.policy.name)
+        faults = self.faults.table() if self.faults is not None else None
+        return SimResult(jobs, calls, pd.DataFrame(node_rows), self.env.now, self.policy.name, faults)
 
 
 def _progress(total: int):
@@ -370,5 +402,5 @@ def _progress(total: int):
 
 
 def simulate(testbed: Testbed, profile: PerformanceProfile, policy: Policy, stream: JobStream,
-             seed: int = 0, progress: bool = False) -> SimResult:
-    return Simulation(testbed, profile, policy, stream, seed, progress).run()
+             seed: int = 0, progress: bool = False, faults: FaultSchedule | None = None) -> SimResult:
+    return Simulation(testbed, profile, policy, stream, seed, progress, faults).run()

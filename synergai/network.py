@@ -56,6 +56,21 @@ class Network:
                 bw = min([sa.lan_bandwidth_mbps, sb.lan_bandwidth_mbps] + [h["bandwidth_mbps"] for h in hops])
                 self._routes[a, b] = Route(lat, bw)
 
+    def links(self) -> list[Link]:
+        return [Link(a, b, d["latency_ms"], d["bandwidth_mbps"]) for a, b, d in self.graph.edges(data=True)]
+
+    def with_links(self, changes: dict[frozenset, Link | None]) -> Network:
+        """A copy where the links named by ``changes`` (key: frozenset of their two sites) are replaced, or
+        removed where the value is None (a partition). Routes are recomputed: traffic takes the best path left."""
+        links = []
+        for ln in self.links():
+            k = frozenset((ln.a, ln.b))
+            if k in changes:
+                ln = changes[k]
+            if ln is not None:
+                links.append(ln)
+        return Network(list(self.sites.values()), links)
+
     def route(self, src: str, dst: str) -> Route | None:
         """The route between two sites, or None when they are not connected."""
         return self._routes.get((src, dst))

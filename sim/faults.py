@@ -1,0 +1,237 @@
+"""Fault injection in the simulator: node crashes, link partitions / degradation, throttling.
+
+Only built when a run has a non-empty ``FaultSchedule``; the fault-free path (``sim.engine._Run``) is untouched,
+so it costs nothing there. Semantics (README "Failure model"):
+
+- **Crash**: at the crash instant the node turns NotReady in the policy's ``ClusterView`` (``on_ready``), and
+  every job bound to it (input in flight, queued, running) is lost: the view forgets it (``on_completed``), the
+  policy observes a failed completion, and the job is re-submitted to the policy at once (retry, counted) while
+  it has retries left, else it fails with ``node X crashed (retries exhausted)``. Partial service is wasted
+  (booked as busy time). On repair the node turns Ready with empty queues.
+- **Partition / degradation**: routing takes the best path left in the changed graph (like IP rerouting).
+  Where no path is left, ``partition_policy=wait`` holds the job (bound to its node) until one heals, and
+  ``fail`` fails it at once. A transfer's time is fixed when it starts; later link changes do not affect it.
+  Policies keep predicting with the configured network (a live scheduler is not told about links either).
+- **Throttle**: a job whose service starts during the period runs ``factor`` times longer. Policies are not
+  told (they may learn it from completions, like ``synergai_online``).
+"""
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import pandas as pd
+
+from synergai.domain import Completion
+from synergai.faults import CRASH, DEGRADE, FAULT_COLUMNS, PARTITION, THROTTLE, FaultEvent, FaultSchedule
+from synergai.network import Link
+
+from .engine import JobLog, _Run
+
+HELD, TRANSFER, QUEUED, RUNNING = 0, 1, 2, 3
+
+
+class CountingLog(JobLog):
+    """A JobLog that triggers ``done`` when the last job ends, so pending fault events do not stretch the run."""
+
+    def __init__(self, n: int, done):
+        super().__init__(n)
+        self.n, self.n_ended, self.done = n, 0, done
+
+    def end(self, *args):
+        super().end(*args)
+        self.n_ended += 1
+        if self.n_ended == self.n:
+            self.done.succeed()
+
+
+class _FaultRun(_Run):
+    """A ``_Run`` that a fault can cancel: it knows its pending event and registers with its node."""
+
+    __slots__ = ("state", "ev", "cb")
+
+    def __init__(self, sim, job, pl, i, entry, pool, t_dec, transfer):
+        self.sim, self.job, self.pl, self.i, self.entry = sim, job, pl, i, entry
+        self.units, self.pool, self.t_dec = entry.units, pool, t_dec
+        self.t_start = self.transfer = math.nan
+        f = sim.faults
+        if not f.up[i]:
+            f.drop(self, f"policy placed the job on node {f.names[i]}, which is down (NotReady)")
+            return
+        if f.network is not f.base:
+            route = f.network.route(job.origin_site, sim.testbed.nodes[i].site)
+            if route is None:
+                if f.partition_policy == "fail":
+                    f.drop(self, f"no route from {job.origin_site} to {sim.testbed.nodes[i].site}: link partitioned")
+                    return
+                f.on_node[i][job.id] = self
+                self.state = HELD
+                f.held.append(self)
+                return
+            transfer = route.transfer_ms(job.input_bytes)
+        f.on_node[i][job.id] = self
+        self.send(transfer)
+
+    def send(self, transfer_ms):
+        env = self.sim.env
+        self.transfer = env.now - self.t_dec + transfer_ms  # includes any time held by a partition
+        self.state, self.cb = TRANSFER, self.arrived
+        self.ev = env.timeout(transfer_ms)
+        self.ev.callbacks.append(self.cb)
+
+    def arrived(self, _ev):
+        self.state = QUEUED
+        self.pool.admit(self)
+
+    def start(self):
+        sim = self.sim
+        self.t_start = sim.env.now
+        self.svc = svc = sim.sampler.draw(self.entry, self.entry.calls(self.job.queries)) * sim.faults.factor[self.i]
+        self.state, self.cb = RUNNING, self.finished
+        self.ev = sim.env.timeout(svc)
+        self.ev.callbacks.append(self.cb)
+
+    def finished(self, ev):
+        del self.sim.faults.on_node[self.i][self.job.id]
+        _Run.finished(self, ev)
+
+    def cancel(self, now):
+        """The node crashed: drop the pending event; book the service done so far as busy time."""
+        if self.state in (TRANSFER, RUNNING):
+            self.ev.callbacks.remove(self.cb)
+        if self.state == RUNNING:
+            self.pool.busy_unit_ms += self.units * (now - self.t_start)
+
+
+class FaultInjector:
+    """Applies a fault schedule to a running ``Simulation``; owns node up/down, link and throttle state."""
+
+    def __init__(self, sim, schedule: FaultSchedule, seed: int):
+        self.sim = sim
+        nodes = sim.testbed.nodes
+        self.names = [n.name for n in nodes]
+        self.index = {n: i for i, n in enumerate(self.names)}
+        self.max_retries, self.partition_policy = schedule.max_retries, schedule.partition_policy
+        self.up = [True] * len(nodes)
+        self.factor = [1.0] * len(nodes)
+        self.on_node: list[dict[int, _FaultRun]] = [{} for _ in nodes]  # job id -> run bound to the node
+        self.held: list[_FaultRun] = []  # runs waiting for a route
+        self.base = self.network = sim.testbed.network
+        self._down = [0] * len(nodes)  # overlapping crashes: down while > 0
+        self._throttles: list[list[float]] = [[] for _ in nodes]
+        self._links: dict[frozenset, list[FaultEvent]] = {}
+        arrivals = sim.stream.arrival_ms
+        horizon = float(arrivals[-1]) if len(arrivals) else 0.0
+        self.events = schedule.expand(horizon, seed)
+        self.injected: list[FaultEvent] = []
+        for ev in self.events:
+            sim.env.timeout(ev.start_ms).callbacks.append(partial(self._begin, ev))
+
+    # ---------------------------------------------------------------- event dispatch
+    def _begin(self, ev: FaultEvent, _e=None):
+        self.injected.append(ev)
+        self.sim.env.timeout(ev.end_ms - ev.start_ms).callbacks.append(partial(self._end, ev))
+        if ev.kind == CRASH:
+            i = self.index[ev.node]
+            self._down[i] += 1
+            if self._down[i] == 1:
+                self._crash(i)
+        elif ev.kind == THROTTLE:
+            i = self.index[ev.node]
+            self._throttles[i].append(ev.factor)
+            self.factor[i] = math.prod(self._throttles[i])
+        else:
+            self._links.setdefault(frozenset((ev.a, ev.b)), []).append(ev)
+            self._relink()
+
+    def _end(self, ev: FaultEvent, _e=None):
+        if ev.kind == CRASH:
+            i = self.index[ev.node]
+            self._down[i] -= 1
+            if self._down[i] == 0:
+                self.up[i] = True
+                self.sim.view.on_ready(ev.node, True)
+        elif ev.kind == THROTTLE:
+            i = self.index[ev.node]
+            self._throttles[i].remove(ev.factor)
+            self.factor[i] = math.prod(self._throttles[i])
+        else:
+            k = frozenset((ev.a, ev.b))
+            self._links[k].remove(ev)
+            if not self._links[k]:
+                del self._links[k]
+            self._relink()
+
+    # ---------------------------------------------------------------- crashes
+    def _crash(self, i: int):
+        sim, now, name = self.sim, self.sim.env.now, self.names[i]
+        self.up[i] = False
+        sim.view.on_ready(name, False)  # first: re-decisions below must see the node down
+        runs = sorted(self.on_node[i].values(), key=lambda r: r.job.id)
+        self.on_node[i].clear()
+        for pool in sim.pools[i].values():
+            pool.queue.clear()
+            pool.free = pool.capacity
+        if self.held:
+            self.held = [r for r in self.held if r.i != i]
+        for run in runs:
+            run.cancel(now)
+            sim.view.on_completed(run.job.id, now)
+            if sim._observes:
+                job = run.job
+                sim.policy.observe(Completion(job.id, name, run.pl.config, now, ok=False,
+                                              reason=f"node {name} crashed", model=job.model, queries=job.queries))
+        retry = []
+        for run in runs:
+            k = run.job.id
+            if sim.log.retries[k] < self.max_retries:
+                sim.log.retries[k] += 1
+                retry.append(run.job)
+            else:
+                self._end_lost(run, f"node {name} crashed (retries exhausted)")
+        if retry:
+            sim._resubmit(retry)
+
+    def _end_lost(self, run: _FaultRun, reason: str):
+        s = run
+        self.sim.log.end(s.job.id, s.i, s.entry, s.pl.predicted_latency_ms, s.t_dec, s.transfer, s.t_start,
+                         math.nan, math.nan, reason)
+
+    def drop(self, run: _FaultRun, reason: str):
+        """A placement that cannot proceed (node down, no route under partition_policy=fail): fail the job."""
+        sim = self.sim
+        sim.view.on_completed(run.job.id, sim.env.now)
+        sim._fail(run.job, run.i, run.entry, reason, run.pl)
+
+    # ---------------------------------------------------------------- links
+    def _relink(self):
+        """Rebuild the network from the base links and the active link faults; release held transfers."""
+        changes: dict[frozenset, Link | None] = {}
+        for k, evs in self._links.items():
+            a, b = sorted(k)
+            d = self.base.graph.edges[a, b]
+            lat, bw = d["latency_ms"], d["bandwidth_mbps"]
+            cut = False
+            for ev in evs:  # in start order: a later degradation overrides an earlier one
+                if ev.kind == PARTITION:
+                    cut = True
+                elif ev.kind == DEGRADE:
+                    lat = ev.latency_ms if ev.latency_ms is not None else lat
+                    bw = ev.bandwidth_mbps if ev.bandwidth_mbps is not None else bw
+            changes[k] = None if cut else Link(a, b, lat, bw)
+        self.network = self.base.with_links(changes) if changes else self.base
+        if self.held:
+            still = []
+            nodes = self.sim.testbed.nodes
+            for run in self.held:
+                route = self.network.route(run.job.origin_site, nodes[run.i].site)
+                if route is None:
+                    still.append(run)
+                else:
+                    run.send(route.transfer_ms(run.job.input_bytes))
+            self.held = still
+
+    # ---------------------------------------------------------------- results
+    def table(self) -> pd.DataFrame:
+        """The faults that were injected (started before the run ended), in start order."""
+        return pd.DataFrame([e.row() for e in self.injected], columns=list(FAULT_COLUMNS))
