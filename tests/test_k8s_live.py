@@ -351,3 +351,31 @@ def test_watch_relists_after_410_gone():
     watch_loop("pod", list_fn, q, stop, st)
     assert calls["list"] == 2 and st.relists >= 1
     assert [q.get_nowait()[1] for _ in range(q.qsize())] == ["SYNC", "SYNC"]
+
+
+def test_empty_cluster_and_zero_capacity_nodes_reject_with_a_reason(apis, ns):
+    """No usable node (none labelled for this scheduler; one with no cpu and no accelerator): the policy rejects
+    the job, which ends failed-with-a-reason instead of Pending forever."""
+    admin, sched_api = apis
+    tb = two_site_testbed()
+    empty = Node(f"{ns}-empty", "fastdev", "edge", "arm64", "e", 0, 0)
+    agent = NodeAgent(admin, [empty], tb.network, two_site_profile(), execute=False, labels={"test": ns})
+    agent.register()
+    s = Scheduler(sched_api, make_policy("synergai"), two_site_profile(), tb.network, namespace=ns,
+                  node_selector=f"test={ns}")
+    s.start()
+    try:
+        wait_for(lambda: s.ready.is_set() and s.view is not None, 20, "sync")
+        assert len(s.view.nodes) == 0  # the zero-capacity node is not offered to the policy
+        admin.create_namespaced_pod(ns, job_pod("lonely"))
+
+        def rejected():
+            p = admin.read_namespaced_pod("lonely", ns)
+            return next((c for c in (p.status.conditions or []) if c.type == "PodScheduled"
+                         and c.status == "False"), None)
+
+        c = wait_for(rejected, 20, "rejection")
+    finally:
+        s.stop()
+        agent.unregister()
+    assert c.reason == N.REASON_REJECTED and "no ready node can run model 'm'" in c.message

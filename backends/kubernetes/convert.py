@@ -88,6 +88,8 @@ def node_state(obj, site_tiers: dict[str, str]) -> NodeState:
         slots = _quantity_int(alloc.get(N.RESOURCE_ACCEL, 0))
     except (ValueError, TypeError, ArithmeticError) as exc:
         raise InvalidObject("status.allocatable", f"unreadable quantity: {exc}") from None
+    if cores <= 0 and slots <= 0:
+        raise InvalidObject("status.allocatable", f"no cpu and no {N.RESOURCE_ACCEL}: the node can run nothing")
     modes = tuple(m for m in (ann.get(f"{N.DOMAIN}/power-modes") or "").split(",") if m)
     node = Node(meta.name, dt, tier, labels.get(N.LABEL_ARCH, "unknown"), site, cores, slots, modes)
     why = ""
@@ -108,34 +110,30 @@ def node_state(obj, site_tiers: dict[str, str]) -> NodeState:
 
 
 # ----------------------------------------------------------------------------- pods -> jobs
-def _ann_float(ann, key, default=None, minimum=None, positive=False) -> float:
+def _ann_number(ann, key, kind=float, default=None, minimum=None, positive=False):
+    """A required (default None) or optional annotation parsed as ``kind``; InvalidObject names it."""
     raw = ann.get(key)
     if raw is None or raw == "":
         if default is None:
             raise InvalidObject(f"annotation {key}", "missing")
         return default
     try:
-        v = float(raw)
+        v = kind(raw)
     except ValueError:
-        raise InvalidObject(f"annotation {key}", f"not a number: {raw!r}") from None
+        what = "an integer" if kind is int else "a number"
+        raise InvalidObject(f"annotation {key}", f"not {what}: {raw!r}") from None
     if not math.isfinite(v) or (positive and v <= 0) or (minimum is not None and v < minimum):
-        raise InvalidObject(f"annotation {key}", f"out of range: {raw!r}")
+        raise InvalidObject(f"annotation {key}", f"out of range: {raw!r}" if minimum is None
+                            else f"must be >= {minimum}, got {raw!r}")
     return v
+
+
+def _ann_float(ann, key, default=None, minimum=None, positive=False) -> float:
+    return _ann_number(ann, key, float, default, minimum, positive)
 
 
 def _ann_int(ann, key, default=None, minimum=0) -> int:
-    raw = ann.get(key)
-    if raw is None or raw == "":
-        if default is None:
-            raise InvalidObject(f"annotation {key}", "missing")
-        return default
-    try:
-        v = int(raw)
-    except ValueError:
-        raise InvalidObject(f"annotation {key}", f"not an integer: {raw!r}") from None
-    if v < minimum:
-        raise InvalidObject(f"annotation {key}", f"must be >= {minimum}, got {v}")
-    return v
+    return _ann_number(ann, key, int, default, minimum)
 
 
 def pod_job(pod, job_id: int, now_ms: float, models: set[str], sites: set[str]) -> Job:

@@ -233,6 +233,8 @@ class Scheduler:
             entry = self.profile.entry(job.model, node.device_type, pl.config)
         except KeyError:
             return False
+        if node.capacity(entry.resource) < entry.units:  # e.g. 2 threads on a 1-core node: it can never start
+            return False
         transfer = self.network.transfer_ms(job.origin_site, node.site, job.input_bytes)
         if not math.isfinite(transfer):
             return False
@@ -368,7 +370,8 @@ class Scheduler:
                 self._reject(uid, pod, N.REASON_REJECTED, pl.reason or "rejected by policy")
                 continue
             if pl.node not in view.index or not self._record(job, pl):
-                self._reject(uid, pod, N.REASON_REJECTED, f"policy chose {pl.node} with a config it cannot run")
+                self._reject(uid, pod, N.REASON_REJECTED, f"policy chose {pl.node} with {pl.config}, which it cannot "
+                             "run (no trace for it there, too few units, or no route)")
                 continue
             ann = placement_annotations(pl, self.policy.name, now, self.policy.queue_discipline == "priority")
             self._placed[uid] = _Placed(job, pl.node, pl)
