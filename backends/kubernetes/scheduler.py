@@ -68,7 +68,7 @@ class Scheduler:
     def __init__(self, api, policy: Policy, profile: PerformanceProfile, network: Network, *,
                  clock: Clock | None = None, scheduler_name: str = N.SCHEDULER_NAME, namespace: str | None = None,
                  node_order: Sequence[str] = (), node_selector: str | None = None, seed: int = 0,
-                 emit_events: bool = True, bind_workers: int = 4):
+                 emit_events: bool = True, bind_workers: int = 16):
         self.api, self.policy, self.profile, self.network = api, policy, profile, network
         self.clock = clock or Clock()
         self.scheduler_name, self.namespace, self.seed = scheduler_name, namespace, seed
