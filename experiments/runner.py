@@ -58,23 +58,41 @@ class Prepared:
     faults: FaultSchedule | None = None  # None or empty: no fault injection
 
 
+def _section(cfg: Mapping[str, Any], key: str, required: bool = False, where: str | None = None) -> Mapping:
+    """``cfg[key]`` as a mapping ({} when absent or null, unless required); ConfigError otherwise."""
+    v = cfg.get(key)
+    if v is None:
+        if required:
+            raise ConfigError(where or key, "missing")
+        return {}
+    if not isinstance(v, Mapping):
+        raise ConfigError(where or key, f"must be a mapping, got {v!r}")
+    return v
+
+
 def prepare(cfg: Mapping[str, Any]) -> Prepared:
     """Validate everything before any run starts; raises SynergAIError with the offending key."""
     seed = cfg.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError("seed", f"must be an integer >= 0, got {seed!r}")
-    exp = cfg.get("experiment", {})
-    tdir = project_path(exp.get("traces_dir", "traces"))
+    exp = _section(cfg, "experiment")
+    tdir = exp.get("traces_dir", "traces")
+    if not isinstance(tdir, (str, Path)) or not str(tdir):
+        raise ConfigError("experiment.traces_dir", f"must be a path, got {tdir!r}")
+    tdir = project_path(tdir)
     if not tdir.is_dir():
         raise ConfigError("experiment.traces_dir", f"{tdir}: directory not found")
     basis = exp.get("latency_basis", "wall")
     if basis not in BASES:
         raise ConfigError("experiment.latency_basis", f"must be one of {', '.join(BASES)}, got {basis!r}")
     profile = PerformanceProfile.from_dir(tdir, basis=basis)
-    testbed = testbed_from_dict(cfg["cluster"])
-    spec = workload_spec(cfg["workload"])
+    testbed = testbed_from_dict(_section(cfg, "cluster", required=True), profile=profile)
+    spec = workload_spec(_section(cfg, "workload", required=True))
     spec.validate(profile)
-    pol = cfg.get("policy", {})
+    pol = _section(cfg, "policy")
+    for k in ("modules", "names"):
+        if pol.get(k) is not None and (isinstance(pol[k], (str, Mapping)) or not isinstance(pol[k], (list, tuple))):
+            raise ConfigError(f"policy.{k}", f"must be a list, got {pol[k]!r}")
     for mod in pol.get("modules") or []:  # user policies: importing a module registers its classes
         try:
             importlib.import_module(mod)
@@ -83,17 +101,17 @@ def prepare(cfg: Mapping[str, Any]) -> Prepared:
     names = list(pol.get("names") or [])
     if not names:
         raise ConfigError("policy.names", "no policy selected")
-    params = dict(pol.get("params") or {})
+    params = _section(pol, "params", where="policy.params")
     policies = []
     for n in names:
-        p = dict(params.get(n) or {})
+        p = dict(_section(params, n, where=f"policy.params.{n}")) if isinstance(n, str) else {}
         make_policy(n, **p)  # fail now on unknown names / parameters
         policies.append((n, p))
     for k in ("warmup_fraction", "cooldown_fraction"):
         v = exp.get(k, 0.1)
         if not (isinstance(v, (int, float)) and 0 <= v < 0.5):
             raise ConfigError(f"experiment.{k}", f"must be in [0, 0.5), got {v!r}")
-    bopts = dict(cfg.get("backend") or {})
+    bopts = dict(_section(cfg, "backend"))
     backend = get_backend(bopts.pop("name", "sim"), **bopts)
     faults = faults_from_dict(cfg.get("faults"), testbed.nodes, testbed.network)
     return Prepared(profile, testbed, spec, policies, backend, seed, faults)

@@ -5,8 +5,19 @@ name the file / line / column or the config key that is wrong.
 """
 
 
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped (``\\n``, ``\\x00``, ``\\u2028``), so an
+    error message stays one line whatever a file name, cell or config key contains."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class SynergAIError(Exception):
-    """Base class: a problem the user can fix from the message alone."""
+    """Base class: a problem the user can fix from the message alone. The message is always one line."""
+
+    def __init__(self, *args):
+        super().__init__(*(one_line(a) if isinstance(a, str) else a for a in args))
 
 
 class TraceError(SynergAIError):

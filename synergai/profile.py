@@ -7,6 +7,7 @@ energy where power is known. The trace schema is documented in ``traces/README.m
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -30,6 +31,8 @@ COLUMNS = (
 REQUIRED = ("device_type", "model", "engine", "precision", "batch", "threads", "power_mode", "resource",
             "units", "latency_kind", "source_kind", "source")
 SOURCE_KINDS = ("measured", "published", "derived")
+MAX_MS = 1e9  # largest latency / time cell (11.6 days per call): larger is a unit error, and overflows downstream
+MAX_W = 1e6  # largest power cell
 BASES = ("wall", "cpu")
 
 
@@ -232,15 +235,22 @@ class PerformanceProfile:
             raise ValueError(f"basis must be one of {BASES}, got {basis!r}")
         entries: list[ProfileEntry] = []
         seen: dict[tuple, str] = {}
+        paths = list(paths)
         for path in paths:
             for line, e in load_trace_file(Path(path)):
                 if basis == "cpu" and e.cpu_samples_ms is not None:
-                    e = e.on_cpu_basis()
+                    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                        e = e.on_cpu_basis()
+                    if not (np.isfinite(e.dist.samples).all() and e.dist.samples.max() <= MAX_MS):
+                        raise TraceError(path, line, "cpu_samples_ms", f"latency_basis=cpu rescales a call to more than "
+                                         f"{MAX_MS:g} ms (CPU times far apart against the wall times)")
                 where = f"{path}:{line}"
                 if e.key in seen:
                     raise TraceError(path, line, None, f"duplicate configuration, first defined at {seen[e.key]}")
                 seen[e.key] = where
                 entries.append(e)
+        if not entries:
+            raise TraceError(", ".join(map(str, paths)) or "(no files)", None, None, "no trace rows")
         return cls(entries)
 
     @classmethod
@@ -257,32 +267,44 @@ def load_trace_file(path: Path) -> Iterable[tuple[int, ProfileEntry]]:
     if not path.is_file():
         raise TraceError(path, None, None, "trace file not found")
     try:
-        fh = path.open(newline="", encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise TraceError(path, None, None, f"cannot open: {exc.strerror}") from None
-    with fh:
-        try:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if not header:
-                raise TraceError(path, 1, None, "empty file (expected a header row)")
-            header = [h.strip() for h in header]
-            for h in header:
-                if h not in COLUMNS:
-                    raise TraceError(path, 1, h, "unknown column (see traces/README.md for the schema)")
-            for req in REQUIRED:
-                if req not in header:
-                    raise TraceError(path, 1, req, "required column missing")
-            rows = []
-            for cells in reader:
-                line = reader.line_num
-                if not any(c.strip() for c in cells):
-                    continue
+    try:
+        text = data.decode("utf-8-sig")  # a byte-order mark (as spreadsheet programs write) is accepted
+    except UnicodeDecodeError as exc:
+        bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+        start = exc.start + bom
+        line = data.count(b"\n", 0, start) + 1
+        col = start - (data.rfind(b"\n", 0, start) + 1) + 1
+        raise TraceError(path, line, None, f"not UTF-8 text (byte 0x{data[start]:02x} at character {col})") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        if not header or not any(h.strip() for h in header):
+            raise TraceError(path, 1, None, "empty file (expected a header row)")
+        header = [h.strip() for h in header]
+        for h in header:
+            if not h:
+                raise TraceError(path, 1, None, "empty column name (a stray comma in the header?)")
+            if h not in COLUMNS:
+                raise TraceError(path, 1, h, "unknown column (see traces/README.md for the schema)")
+        for h in header:
+            if header.count(h) > 1:
+                raise TraceError(path, 1, h, "duplicate column")
+        for req in REQUIRED:
+            if req not in header:
+                raise TraceError(path, 1, req, "required column missing")
+        rows = []
+        line = reader.line_num + 1  # first physical line of the next record (a quoted cell may span lines)
+        for cells in reader:
+            if any(c.strip() for c in cells):
                 if len(cells) != len(header):
                     raise TraceError(path, line, None, f"expected {len(header)} cells, found {len(cells)}")
                 rows.append((line, _parse_row(path, line, dict(zip(header, cells)))))
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise TraceError(path, None, None, f"not a readable CSV file ({exc})") from None
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        raise TraceError(path, reader.line_num or None, None, f"not a readable CSV file ({exc})") from None
     return rows
 
 
@@ -300,6 +322,9 @@ def _num(path, line, row, col, kind=float, minimum=None, strict=False, required=
         raise TraceError(path, line, col, f"must be finite, got {raw!r}")
     if minimum is not None and (v <= minimum if strict else v < minimum):
         raise TraceError(path, line, col, f"must be {'>' if strict else '>='} {minimum}, got {raw!r}")
+    limit = MAX_MS if col.endswith("_ms") else MAX_W if col.endswith("_w") else None
+    if limit is not None and v > limit:
+        raise TraceError(path, line, col, f"must be <= {limit:g}, got {raw!r}")
     return v
 
 
@@ -313,6 +338,8 @@ def _floats(path, line, col, raw, allow_zero=False) -> list[float]:
         if not (math.isfinite(v) and (v >= 0 if allow_zero else v > 0)):
             raise TraceError(path, line, col, f"sample {i + 1} must be a finite number {'>=' if allow_zero else '>'} 0, "
                              f"got {tok!r}")
+        if v > MAX_MS:
+            raise TraceError(path, line, col, f"sample {i + 1} must be <= {MAX_MS:g} ms, got {tok!r}")
         vals.append(v)
     return vals
 
