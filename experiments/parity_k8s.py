@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     over = [f"workload.n_jobs={a.jobs}", f"workload.load={a.load}", f"seed={a.seed}"]
     scale = a.time_scale
     if a.local_hardware:
-        over += ["cluster=local_x86", "workload.mix={resnet50: 1.0}", "workload.qos_multiplier=3.0",
+        over += ["cluster=local_x86", "workload.mix.bert-99=0", "workload.mix.retinanet=0", "workload.qos_multiplier=3.0",
                  "workload.private_fraction=0.0", "experiment.latency_basis=wall"]
         scale = 1.0
     p = prepare(compose_config(over))
