@@ -123,7 +123,8 @@ def scheduler_main(argv: list[str] | None = None) -> None:
                 raise SynergAIError(f"--policy-module: cannot import {m!r}: {exc}") from None
         tb, order = load_cluster(a.cluster, need_nodes=False)
         policy = make_policy(a.policy, **_params(a.param))
-        sched = Scheduler(api_client(a.kubeconfig), policy, _profile(a.traces, a.latency_basis), tb.network,
+        profile = _profile(a.traces, a.latency_basis)
+        sched = Scheduler(api_client(a.kubeconfig, "--kubeconfig"), policy, profile, tb.network,
                           clock=Clock(a.epoch_s, a.time_scale), scheduler_name=a.scheduler_name,
                           namespace=a.namespace, node_order=order, node_selector=a.node_selector, seed=a.seed, emit_events=not a.no_events)
     except SynergAIError as exc:
@@ -157,7 +158,8 @@ def agent_main(argv: list[str] | None = None) -> None:
             if unknown:
                 raise SynergAIError(f"--nodes: not in {a.cluster}: {', '.join(unknown)}")
             nodes = [n for n in nodes if n.name in want]
-        agent = NodeAgent(api_client(a.kubeconfig), nodes, tb.network, _profile(a.traces, a.latency_basis),
+        profile = _profile(a.traces, a.latency_basis)
+        agent = NodeAgent(api_client(a.kubeconfig, "--kubeconfig"), nodes, tb.network, profile,
                           clock=Clock(a.epoch_s, a.time_scale), mode=a.mode, seed=a.seed, heartbeat_s=a.heartbeat_s)
         agent.register()
     except SynergAIError as exc:

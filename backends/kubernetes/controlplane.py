@@ -58,15 +58,16 @@ class ControlPlane:
         return int(f.read_text()) if f.exists() else None
 
 
-def api_client(kubeconfig: str | Path | None = None):
-    """A CoreV1Api from a kubeconfig file, else in-cluster credentials, else ~/.kube/config."""
+def api_client(kubeconfig: str | Path | None = None, key: str = "backend.kubeconfig"):
+    """A CoreV1Api from a kubeconfig file, else in-cluster credentials, else ~/.kube/config.
+    ``key`` names the setting in errors (a config key or a command-line flag)."""
     from kubernetes import client, config
 
     try:
         if kubeconfig:
             path = Path(kubeconfig)
             if not path.is_file():
-                raise SynergAIError(f"backend.kubeconfig: {path}: file not found")
+                raise SynergAIError(f"{key}: {path}: file not found")
             c = client.Configuration()
             config.load_kube_config(config_file=str(path), client_configuration=c)
         else:
@@ -76,7 +77,7 @@ def api_client(kubeconfig: str | Path | None = None):
             except config.ConfigException:
                 config.load_kube_config(client_configuration=c)
     except config.ConfigException as exc:  # message names the file, never its contents
-        raise SynergAIError(f"backend.kubeconfig: cannot load credentials: {str(exc).splitlines()[0]}") from None
+        raise SynergAIError(f"{key}: cannot load credentials: {str(exc).splitlines()[0]}") from None
     c.retries = 0  # the components retry themselves, with backoff, and must notice an outage
     c.connection_pool_maxsize = 32  # watches + writer threads share one client
     return client.CoreV1Api(client.ApiClient(c))
