@@ -89,7 +89,8 @@ def _common(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--latency-basis", default="wall", choices=("wall", "cpu"))
     ap.add_argument("--kubeconfig", default=None, help="default: in-cluster credentials, else ~/.kube/config")
     ap.add_argument("--time-scale", type=float, default=1.0, help="slow motion factor shared with the agent")
-    ap.add_argument("--epoch-s", type=float, default=None, help="experiment time 0 (unix s); default: start")
+    ap.add_argument("--epoch-s", type=float, default=0.0,
+                    help="experiment time 0 (unix s); default 0, so separate processes share one clock")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--log-level", default="INFO")
 
