@@ -186,6 +186,9 @@ class NodeAgent:
     def stop(self) -> None:
         self._stop.set()
         self._q.put(("wake", None, None))
+        for t in self._threads:  # the loop and heartbeats end within one wait; the watch thread is a daemon
+            if t.name in ("agent-loop", "agent-heartbeat"):
+                t.join(15)
         for w in self._writers:
             w.shutdown(wait=True)
         if self._exec is not None:
@@ -222,6 +225,8 @@ class NodeAgent:
 
     def _write(self, uid: str, fn, *args, **kw) -> None:
         """API writes for one pod go through one writer thread, so they land in order."""
+        if self._stop.is_set():
+            return  # stopping: nothing new is reported (a stopped kubelet reports nothing either)
         self._writers[hash(uid) % len(self._writers)].submit(self._safe_call, fn, *args, **kw)
 
     def _safe_call(self, fn, *args, **kw) -> None:
@@ -325,7 +330,7 @@ class NodeAgent:
             svc = self.sampler.draw(run.entry, run.entry.calls(run.queries))
             run.service_ms = svc * self._throttle.get(run.node, 1.0)
             self._at(run.start_ms + run.service_ms, self._done_emulated, run)
-        else:
+        elif not self._stop.is_set():
             self._exec.submit(self._execute, run)
 
     def _done_emulated(self, run: _PodRun) -> None:

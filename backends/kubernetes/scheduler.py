@@ -167,6 +167,12 @@ class Scheduler:
                 self._pod_event(obj)
         elif kind == "bind":
             self._bind_answer(typ, obj)
+        elif kind == "unreject":  # the rejection could not be recorded: the pod is pending again, after a pause
+            uid = obj.metadata.uid
+            if uid in self._rejected and uid not in self._finished:
+                self._rejected.discard(uid)
+                self._retry_at[uid] = time.time() + 1.0
+                self._pending[uid] = obj
 
     # ------------------------------------------------------------------ nodes -> view
     def _read_node(self, obj) -> NodeState | None:
@@ -423,7 +429,13 @@ class Scheduler:
                 self._adopt(uid, seen_bound)
         elif status == 404:
             self._first_seen.pop(uid, None)
-        elif is_transient(exc):
+        elif is_transient(exc) or status in (401, 403):
+            # 401/403 too: right after an apiserver restart its RBAC cache may not be filled yet; a role that
+            # is really missing keeps failing, with a warning each time, and the pod stays Pending (as with
+            # kube-scheduler) rather than being failed for a transient reason
+            if status in (401, 403):
+                log.warning("bind of %s/%s refused (%s); retrying", pod.metadata.namespace, pod.metadata.name,
+                            short_error(exc))
             self.stats.bind_retries += 1
             b = Backoff(0.2, 5.0)
             b.n = min(self.stats.bind_retries, 5)
@@ -445,9 +457,12 @@ class Scheduler:
                                            "message": message, "lastTransitionTime": now}]}}
         try:
             call_with_retry(self.api.patch_namespaced_pod_status, md.name, md.namespace, body, stop=self._stop,
-                            _request_timeout=30)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("pod %s/%s: could not record rejection: %s", md.namespace, md.name, short_error(exc))
+                            _request_timeout=30, retry_on=(401, 403, 429, 500, 502, 503, 504))
+        except Exception as exc:  # noqa: BLE001  -- unrecorded, the rejection would leave the pod Pending forever
+            log.warning("pod %s/%s: could not record rejection (%s); deciding again later", md.namespace, md.name,
+                        short_error(exc))
+            self._q.put(("unreject", None, pod))
+            return
         if self.emit_events:
             self._events.submit(self._event, pod, "FailedScheduling", "Warning", f"{self.policy.name}: {message}")
 
