@@ -253,10 +253,7 @@ class Simulation:
             m = model_idx[i]
             job = Job(i, models[m], qos[m], origins[origin_idx[i]], t, s.queries, nbytes[m], private[i])
             if window > 0:
-                if not self._pending:
-                    flush_at = (math.floor(env.now / window) + 1) * window
-                    env.timeout(flush_at - env.now).callbacks.append(self._flush)
-                self._pending.append(job)
+                self._to_window((job,))
             else:
                 self._decide((job,))
             if bar is not None and i % tick == 0:
@@ -268,14 +265,17 @@ class Simulation:
         jobs, self._pending = self._pending, []
         self._decide(jobs)
 
+    def _to_window(self, jobs):
+        """Windowed policies: jobs wait for the end of the current window (the first one arms its flush)."""
+        if not self._pending:
+            now, window = self.env.now, self.policy.window_ms
+            self.env.timeout((math.floor(now / window) + 1) * window - now).callbacks.append(self._flush)
+        self._pending.extend(jobs)
+
     def _resubmit(self, jobs):
         """Jobs lost to a fault go back to the policy now, like new arrivals (a windowed policy: next window)."""
-        window = self.policy.window_ms
-        if window > 0:
-            if not self._pending:
-                now = self.env.now
-                self.env.timeout((math.floor(now / window) + 1) * window - now).callbacks.append(self._flush)
-            self._pending.extend(jobs)
+        if self.policy.window_ms > 0:
+            self._to_window(jobs)
         else:
             self._decide(jobs)
 
@@ -348,18 +348,8 @@ class Simulation:
         def by_entry(f, none=None):
             return np.array([f(e) for e in self.profile.entries] + [none], dtype=object)[ei]
 
-        arrival = st.arrival_ms
-        qos = np.array([st.qos_ms[m] for m in st.models])[st.model_idx]
-        latency = finish_a - arrival
         power = np.array([e.power_w for e in self.profile.entries] + [np.nan], dtype=float)[ei]
-        jobs = pd.DataFrame({
-            "job_id": np.arange(n),
-            "model": np.asarray(st.models, dtype=object)[st.model_idx],
-            "origin_site": np.asarray(st.origins, dtype=object)[st.origin_idx],
-            "private": st.private,
-            "queries": st.queries,
-            "qos_ms": qos,
-            "arrival_ms": arrival,
+        jobs = jobs_table(st, ok, {
             "decision_ms": t_dec_a,
             "node": by_node("name"),
             "device_type": by_node("device_type"),
@@ -373,16 +363,10 @@ class Simulation:
             "transfer_ms": transfer_a,
             "start_ms": start_a,
             "finish_ms": finish_a,
-            "wait_ms": start_a - t_dec_a - transfer_a,
             "service_ms": svc_a,
-            "latency_ms": latency,
-            "violated": ~ok | (latency > qos),
-            "excess_ms": np.where(ok, np.maximum(0.0, latency - qos), np.nan),
-            "energy_mj": np.where(ok, power * svc_a, np.nan),
-            "status": np.where(ok, "completed", "failed"),
             "reason": reason,
             "retries": np.asarray(log.retries, dtype=np.int64),
-        }, columns=list(JOB_COLUMNS))
+        }, power)
         calls = pd.DataFrame(self.calls, columns=["sim_ms", "jobs", "wall_ns"])
         calls["overhead_us"] = calls.pop("wall_ns") / 1000.0
         node_rows = []
@@ -393,6 +377,33 @@ class Simulation:
                               "busy_accel_unit_ms": pools[ACCEL].busy_unit_ms})
         faults = self.faults.table() if self.faults is not None else None
         return SimResult(jobs, calls, pd.DataFrame(node_rows), self.env.now, self.policy.name, faults)
+
+
+def jobs_table(stream: JobStream, ok: np.ndarray, cols: dict, power_w: np.ndarray) -> pd.DataFrame:
+    """The per-job results table every backend returns (``JOB_COLUMNS``): the job's own columns from the stream,
+    the backend's per-job ``cols`` (placement, times, reason, retries) and the columns derived from them."""
+    arrival = stream.arrival_ms
+    qos = np.array([stream.qos_ms[m] for m in stream.models])[stream.model_idx]
+    finish = np.where(ok, cols["finish_ms"], np.nan)
+    latency = finish - arrival
+    svc = cols["service_ms"]
+    return pd.DataFrame({
+        "job_id": np.arange(len(stream)),
+        "model": np.asarray(stream.models, dtype=object)[stream.model_idx],
+        "origin_site": np.asarray(stream.origins, dtype=object)[stream.origin_idx],
+        "private": stream.private,
+        "queries": stream.queries,
+        "qos_ms": qos,
+        "arrival_ms": arrival,
+        **cols,
+        "finish_ms": finish,
+        "wait_ms": cols["start_ms"] - cols["decision_ms"] - cols["transfer_ms"],
+        "latency_ms": latency,
+        "violated": ~ok | (latency > qos),
+        "excess_ms": np.where(ok, np.maximum(0.0, latency - qos), np.nan),
+        "energy_mj": np.where(ok, power_w * svc, np.nan),
+        "status": np.where(ok, "completed", "failed"),
+    }, columns=list(JOB_COLUMNS))
 
 
 def _progress(total: int):

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sim.engine import Pool, PriorityPool, ServiceSampler
+from sim.engine import PriorityPool, ServiceSampler
 from synergai.domain import ACCEL, CPU, Node
 from synergai.network import Network
 from synergai.profile import PerformanceProfile
@@ -93,8 +93,8 @@ class NodeAgent:
         self._blocked: list = []  # pods waiting for a network path (partition_policy wait)
         self._unblocked_at: dict[str, float] = {}
         self.stats = AgentStats()
+        # one queue per node and pool, ordered by the scheduler's priority annotation (absent: 0, i.e. FIFO)
         self.pools = {n.name: {CPU: PriorityPool(n.cpu_cores), ACCEL: PriorityPool(n.accel_slots)} for n in nodes}
-        self._fifo = {n.name: {CPU: Pool(n.cpu_cores), ACCEL: Pool(n.accel_slots)} for n in nodes}
         self._down: set[str] = set()
         self._runs: dict[str, _PodRun] = {}
         self._ended: set[str] = set()
@@ -309,9 +309,8 @@ class NodeAgent:
             return
         decided = max(ann_float(ann, N.ANN_DECISION_MS, self.clock.now_ms()), self._unblocked_at.pop(uid, -math.inf))
         prio = ann_float(ann, N.ANN_PRIORITY)
-        pools = self.pools if math.isfinite(prio) else self._fifo
         queries = max(1, int(ann_float(ann, N.ANN_QUERIES, 1.0)))
-        run = _PodRun(self, uid, pod, node, entry, pools[node][entry.resource], prio if math.isfinite(prio) else 0.0,
+        run = _PodRun(self, uid, pod, node, entry, self.pools[node][entry.resource], prio if math.isfinite(prio) else 0.0,
                       transfer, decided + transfer, queries)
         self._runs[uid] = run
         self._at(run.arrive_ms, self._arrived, run)
@@ -407,7 +406,6 @@ class NodeAgent:
         self._write(name, self._report, name, False, reason)
         n = self.nodes[name]
         self.pools[name] = {CPU: PriorityPool(n.cpu_cores), ACCEL: PriorityPool(n.accel_slots)}
-        self._fifo[name] = {CPU: Pool(n.cpu_cores), ACCEL: Pool(n.accel_slots)}
         blocked = [p for p in self._blocked if p.spec.node_name == name]
         self._blocked = [p for p in self._blocked if p.spec.node_name != name]
         for pod in blocked:
@@ -421,14 +419,8 @@ class NodeAgent:
 
 def _unqueue(run: _PodRun) -> None:
     q = run.pool.queue
-    if isinstance(run.pool, PriorityPool):
-        q[:] = [x for x in q if x[2] is not run]
-        heapq.heapify(q)
-    else:
-        try:
-            q.remove(run)
-        except ValueError:
-            pass
+    q[:] = [x for x in q if x[2] is not run]
+    heapq.heapify(q)
 
 
 def _iso() -> str:

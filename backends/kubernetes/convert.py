@@ -181,6 +181,14 @@ def pod_config(ann: dict[str, str]) -> Config:
                   _ann_int(ann, N.ANN_THREADS, minimum=0), ann[N.ANN_POWER_MODE])
 
 
+def rejection(pod) -> str | None:
+    """The message of the ``PodScheduled=False`` condition a SynergAI scheduler set on the pod, if any."""
+    for c in (pod.status.conditions or []) if pod.status else []:
+        if c.type == "PodScheduled" and c.status == "False" and (c.reason or "").startswith("SynergAI"):
+            return c.message or c.reason
+    return None
+
+
 def ann_float(ann, key, default=math.nan) -> float:
     """Lenient read for result annotations: NaN when absent or unreadable."""
     try:

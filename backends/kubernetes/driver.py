@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from synergai.domain import Config
 from synergai.errors import ConfigError, SynergAIError
 
 from . import names as N
-from .convert import Clock, ann_float
+from .convert import Clock, ann_float, rejection
 from .watch import WatchStats, call_with_retry, short_error, start_watch
 
 log = logging.getLogger("synergai.driver")
@@ -236,7 +237,7 @@ class KubernetesBackend:
             js.uid = pod.metadata.uid
             ann = pod.metadata.annotations or {}
             phase = pod.status.phase if pod.status else None
-            rej = _scheduler_rejection(pod)
+            rej = rejection(pod)
             if phase == "Succeeded":
                 if N.ANN_FINISH_MS in ann:
                     end(js, _row_from(ann, pod, "completed", ""))
@@ -342,13 +343,6 @@ def _wait_nodes(sched, names, timeout_s: float) -> None:
     raise SynergAIError(f"backend: the scheduler did not see nodes {', '.join(names)} Ready within {timeout_s:.0f} s")
 
 
-def _scheduler_rejection(pod) -> str | None:
-    for c in (pod.status.conditions or []) if pod.status else []:
-        if c.type == "PodScheduled" and c.status == "False" and (c.reason or "").startswith("SynergAI"):
-            return c.message or c.reason
-    return None
-
-
 def _row_from(ann, pod, status, reason) -> dict:
     return {
         "status": status, "reason": reason, "node": pod.spec.node_name,
@@ -413,17 +407,12 @@ def _fault_timeline(faults, agent, horizon_ms: float, seed: int):
 
 
 def _jobs_table(rows, stream, testbed, profile) -> pd.DataFrame:
-    from sim.engine import JOB_COLUMNS
+    """The drivers' per-job rows -> the simulator's results table (sim.engine.jobs_table)."""
+    from sim.engine import jobs_table
 
-    n = len(stream)
     node_by_name = {nd.name: nd for nd in testbed.nodes}
-    power = {}
-    for e in profile.entries:
-        power[(e.device_type, e.model, e.config.engine, e.config.precision, e.config.batch, e.config.threads,
-               e.config.power_mode)] = e.power_w
-    qos = np.array([stream.qos_ms[m] for m in stream.models])[stream.model_idx]
-    arrival = stream.arrival_ms
-    df = pd.DataFrame(rows)
+    power = {(e.device_type, e.model, e.config): e.power_w for e in profile.entries}
+    df = pd.DataFrame(rows).reset_index(drop=True)
     for c in ("node", "engine", "precision", "power_mode", "reason", "status"):
         if c not in df:
             df[c] = None
@@ -431,43 +420,24 @@ def _jobs_table(rows, stream, testbed, profile) -> pd.DataFrame:
         if c not in df:
             df[c] = np.nan
     for c in ("batch", "threads", "retries"):
-        if c not in df:
-            df[c] = 0
-    df = df.reset_index(drop=True)
+        df[c] = df[c].fillna(0).astype(np.int64) if c in df else 0
     ok = (df["status"] == "completed").to_numpy()
-    node = df["node"].where(df["node"].notna(), None)
-    dev = [node_by_name[x].device_type if x in node_by_name else None for x in node]
-    tier = [node_by_name[x].tier if x in node_by_name else None for x in node]
-    latency = df["finish_ms"].to_numpy(float) - arrival
-    pw = np.array([power.get((d, m, e, p, b, t, pm), np.nan) if d else np.nan
-                   for d, m, e, p, b, t, pm in zip(dev, np.asarray(stream.models, dtype=object)[stream.model_idx],
-                                                   df["engine"], df["precision"], df["batch"], df["threads"],
-                                                   df["power_mode"])], dtype=float)
-    svc = df["service_ms"].to_numpy(float)
-    out = pd.DataFrame({
-        "job_id": np.arange(n), "model": np.asarray(stream.models, dtype=object)[stream.model_idx],
-        "origin_site": np.asarray(stream.origins, dtype=object)[stream.origin_idx], "private": stream.private,
-        "queries": stream.queries, "qos_ms": qos, "arrival_ms": arrival,
-        "decision_ms": df["decision_ms"].to_numpy(float), "node": np.asarray(node, dtype=object),
-        "device_type": np.asarray(dev, dtype=object), "tier": np.asarray(tier, dtype=object),
-        "engine": df["engine"].to_numpy(object), "precision": df["precision"].to_numpy(object),
-        "batch": df["batch"].fillna(0).astype(np.int64).to_numpy(),
-        "threads": df["threads"].fillna(0).astype(np.int64).to_numpy(),
-        "power_mode": df["power_mode"].to_numpy(object),
-        "predicted_latency_ms": df["predicted_latency_ms"].to_numpy(float),
-        "transfer_ms": df["transfer_ms"].to_numpy(float), "start_ms": df["start_ms"].to_numpy(float),
-        "finish_ms": np.where(ok, df["finish_ms"].to_numpy(float), np.nan),
-        "wait_ms": df["start_ms"].to_numpy(float) - df["decision_ms"].to_numpy(float) - df["transfer_ms"].to_numpy(float),
-        "service_ms": svc,
-        "latency_ms": np.where(ok, latency, np.nan),
-        "violated": ~ok | (latency > qos),
-        "excess_ms": np.where(ok, np.maximum(0.0, latency - qos), np.nan),
-        "energy_mj": np.where(ok, pw * svc, np.nan),
-        "status": np.where(ok, "completed", "failed"),
-        "reason": df["reason"].fillna("").to_numpy(object),
-        "retries": df["retries"].fillna(0).astype(np.int64).to_numpy(),
-    })
-    return out[[c for c in JOB_COLUMNS] + [c for c in out.columns if c not in JOB_COLUMNS]]
+    node = [x if x in node_by_name else None for x in df["node"]]
+    dev = [node_by_name[x].device_type if x else None for x in node]
+    models = np.asarray(stream.models, dtype=object)[stream.model_idx]
+    pw = np.array([power.get((d, m, Config(e, p, b, t, pm)), np.nan) if d else np.nan
+                   for d, m, e, p, b, t, pm in zip(dev, models, df["engine"], df["precision"], df["batch"],
+                                                   df["threads"], df["power_mode"])], dtype=float)
+    cols = {"node": np.asarray(df["node"].where(df["node"].notna(), None), dtype=object),
+            "device_type": np.asarray(dev, dtype=object),
+            "tier": np.asarray([node_by_name[x].tier if x else None for x in node], dtype=object)}
+    for c in ("decision_ms", "predicted_latency_ms", "transfer_ms", "start_ms", "finish_ms", "service_ms"):
+        cols[c] = df[c].to_numpy(float)
+    for c in ("engine", "precision", "power_mode"):
+        cols[c] = df[c].to_numpy(object)
+    cols.update(batch=df["batch"].to_numpy(), threads=df["threads"].to_numpy(), retries=df["retries"].to_numpy(),
+                reason=df["reason"].fillna("").to_numpy(object))
+    return jobs_table(stream, ok, cols, pw)
 
 
 def _nodes_table(testbed, agent) -> pd.DataFrame:

@@ -36,7 +36,17 @@ from synergai.policy import Policy
 from synergai.profile import PerformanceProfile
 
 from . import names as N
-from .convert import Clock, InvalidObject, NodeState, ann_float, node_state, placement_annotations, pod_config, pod_job
+from .convert import (
+    Clock,
+    InvalidObject,
+    NodeState,
+    ann_float,
+    node_state,
+    placement_annotations,
+    pod_config,
+    pod_job,
+    rejection,
+)
 from .watch import Backoff, WatchStats, call_with_retry, is_transient, short_error, start_watch
 
 log = logging.getLogger("synergai.scheduler")
@@ -283,7 +293,7 @@ class Scheduler:
             return
         if uid in self._rejected or uid in self._inflight or uid in self._placed:
             return
-        if _rejected_condition(pod):
+        if rejection(pod) is not None:
             self._rejected.add(uid)
             return
         self._pending[uid] = pod
@@ -483,9 +493,3 @@ class Scheduler:
         except Exception as exc:  # noqa: BLE001  -- an explanation is best effort, never worth a retry storm
             log.debug("event for %s/%s not recorded: %s", md.namespace, md.name, short_error(exc))
 
-
-def _rejected_condition(pod) -> bool:
-    for c in (pod.status.conditions or []) if pod.status else []:
-        if c.type == "PodScheduled" and c.status == "False" and (c.reason or "").startswith("SynergAI"):
-            return True
-    return False
