@@ -115,6 +115,7 @@ class _Run:
         sim = self.sim
         self.t_start = sim.env.now
         self.svc = svc = sim.sampler.draw(self.entry, self.entry.calls(self.job.queries))
+        sim.view.on_started(self.job.id, self.t_start)
         sim.env.timeout(svc).callbacks.append(self.finished)
 
     def finished(self, ev):
@@ -123,7 +124,7 @@ class _Run:
         svc = self.svc
         self.pool.busy_unit_ms += self.units * svc
         self.pool.release(self.units)
-        sim.view.on_completed(self.job.id, finish)
+        sim.view.on_completed(self.job.id, finish, svc)
         if sim._observes:
             job = self.job
             sim.policy.observe(Completion(job.id, self.pl.node, self.pl.config, finish, svc, model=job.model,
@@ -201,7 +202,7 @@ class Simulation:
                  seed: int = 0, progress: bool = False, faults: FaultSchedule | None = None):
         self.testbed, self.profile, self.policy, self.stream = testbed, profile, policy, stream
         self.env = simpy.Environment()
-        self.view = ClusterView(testbed.nodes)
+        self.view = ClusterView(testbed.nodes, policy.queue_discipline)
         if policy.queue_discipline not in ("fifo", "priority"):
             raise ValueError(f"policy {policy.name}: unknown queue_discipline {policy.queue_discipline!r}")
         P = PriorityPool if policy.queue_discipline == "priority" else Pool

@@ -87,6 +87,7 @@ class _FaultRun(_Run):
         sim = self.sim
         self.t_start = sim.env.now
         self.svc = svc = sim.sampler.draw(self.entry, self.entry.calls(self.job.queries)) * sim.faults.factor[self.i]
+        sim.view.on_started(self.job.id, self.t_start)
         self.state, self.cb = RUNNING, self.finished
         self.ev = sim.env.timeout(svc)
         self.ev.callbacks.append(self.cb)

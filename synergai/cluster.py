@@ -1,29 +1,160 @@
 """The cluster as a live scheduler sees it: node specs, readiness, and what it placed but has not seen finish.
 
 Policies read a ``ClusterView``; only the backend (simulator or Kubernetes scheduler) mutates it, through the
-``on_*`` methods. Nothing here knows simulated internals: queue lengths and start times on a node are not
-visible, only the scheduler's own placements, its own service-time predictions, observed completions and the
-clock. From those the view keeps, per node and resource pool, a predicted "free at" time for every unit
-(list scheduling of the scheduler's own predictions), which is what wait-aware policies consult.
+``on_*`` methods. Nothing here knows simulated internals: the view holds only what a live scheduler can know --
+its own placements and service-time predictions, when a job was seen to start (a pod turning Running) and to
+finish (with its observed service time when the backend reports it), pods it did not place, and the clock.
+
+From those it predicts, per node and resource pool, when a new job would start, by replaying the pool's queue
+the way the node serves it:
+
+- *Service order.* Waiting jobs (placed, not yet seen to start: in transit or queued) are kept in the order the
+  node will serve them: by arrival at the node for FIFO pools, by (priority, arrival) for priority pools. A job
+  still crossing a slow WAN therefore does not delay a job that reaches the node before it.
+- *List scheduling with head-of-line blocking.* Started jobs hold their units until start + predicted service;
+  waiting jobs take, in service order, the earliest ``units`` free units, never starting before the job ahead of
+  them (both backends' pools block at the head) nor before now.
+- *Closed loop.* A completion frees its units at the moment it is observed, whatever was predicted, so early and
+  late finishes move every job queued behind them. A started job that overruns its prediction is assumed to end
+  now (no later than the next observation corrects). Each node keeps an exponentially weighted ratio of observed
+  to predicted service time (``slowdown_at``), applied to every prediction on that node: a throttled node is
+  seen as slower within a few completions, and as normal again after it recovers.
+- *Foreign pods* (placed by someone else) hold their units for an unknown time: those units count as busy
+  until the pod is seen gone (conservative: never predicted free early).
+
+Predictions are cached per pool and reused while nothing on the pool changed and the clock has not passed the
+first waiting job's predicted start (after which the replay would differ); a decision that probes many nodes
+therefore replays each pool at most once.
 """
 from __future__ import annotations
 
+import bisect
 import heapq
+import math
 
 from .domain import ACCEL, CPU, Job, Node, Placement
 
+INF = math.inf
+SLOWDOWN_WEIGHT = 0.1  # EWMA weight of one observed/predicted service ratio
+SLOWDOWN_CLAMP = (0.05, 20.0)  # one observation moves the estimate at most this far (a guard against bad reports)
+
+
+class _Pool:
+    """What the view knows of one resource pool of one node."""
+
+    __slots__ = ("cap", "foreign", "running", "waiting", "version", "_memo", "_memo_key")
+
+    def __init__(self, cap: int):
+        self.cap = cap
+        self.foreign = 0  # units held by pods the scheduler did not place
+        self.running: dict[int, tuple[int, float, float]] = {}  # job id -> (units, start ms, predicted service ms)
+        # placed, not seen to start, in service order: (priority, arrive ms, seq, job id, units, service ms, deadline)
+        self.waiting: list[tuple] = []
+        self.version = 0
+        self._memo = None  # (valid until ms, free heap, last start ms) after every waiting job
+        self._memo_key = -1
+
+    def base_free(self, now: float, slow: float) -> list[float]:
+        """Per-unit free-at times from the started jobs (heap order); foreign units never free."""
+        free = []
+        for units, start, svc in self.running.values():
+            f = start + svc * slow
+            free.extend([f] * units)
+        idle = self.cap - self.foreign - len(free)
+        if idle > 0:
+            free.extend([-INF] * idle)
+        heapq.heapify(free)
+        return free
+
+    def replay(self, now: float, slow: float, upto: int | None = None, finishes: list | None = None):
+        """List-schedule waiting[:upto] from the started jobs' state.
+
+        Returns (free heap, last start, first pre-clamp start): the answer is exact for any clock up to the
+        third value (no ``max(..., now)`` bound until then). With ``finishes``, appends each job's finish."""
+        free = self.base_free(now, slow)
+        last, first = -INF, INF
+        w = self.waiting if upto is None else self.waiting[:upto]
+        for item in w:
+            units, arrive, svc = item[4], item[1], item[5]
+            if units > len(free):
+                return [], INF, -INF
+            kth = free[0] if units == 1 else heapq.nsmallest(units, free)[-1]
+            x = arrive if arrive > kth else kth
+            if last > x:
+                x = last
+            if x < first:
+                first = x
+            s = x if x > now else now
+            f = s + svc * slow
+            if units == 1:
+                heapq.heapreplace(free, f)
+            else:
+                for _ in range(units):
+                    heapq.heappop(free)
+                for _ in range(units):
+                    heapq.heappush(free, f)
+            last = s
+            if finishes is not None:
+                finishes.append(f)
+        return free, last, first
+
+    def serve(self, now: float, slow: float, extra: tuple | None = None, starts: dict | None = None) -> dict:
+        """Priority pools: replay non-preemptive service in (priority, arrival) order, units freed as predicted,
+        a job starting only once it has arrived and the head needs no more units than are free (head-of-line
+        blocking, as both backends' priority pools). ``extra`` is a hypothetical new job (id -1). Returns
+        {job id: predicted finish}; fills ``starts`` with {job id: predicted start}."""
+        free = self.base_free(now, slow)
+        arrivals = sorted(self.waiting if extra is None else [*self.waiting, extra], key=lambda w: (w[1], w[2]))
+        finish: dict = {}
+        queue: list = []
+        j, n, t = 0, len(arrivals), now
+        while True:
+            while j < n and arrivals[j][1] <= t:
+                heapq.heappush(queue, arrivals[j])
+                j += 1
+            if not queue:
+                if j == n:
+                    return finish
+                t = max(t, arrivals[j][1])
+                continue
+            head = queue[0]
+            units = head[4]
+            if units > len(free):
+                return finish  # can never start: its finish stays unknown (inf to callers)
+            kth = free[0] if units == 1 else heapq.nsmallest(units, free)[-1]
+            if kth <= t:
+                heapq.heappop(queue)
+                f = t + head[5] * slow
+                for _ in range(units):
+                    heapq.heappop(free)
+                for _ in range(units):
+                    heapq.heappush(free, f)
+                finish[head[3]] = f
+                if starts is not None:
+                    starts[head[3]] = t
+                continue
+            nxt = arrivals[j][1] if j < n else INF
+            t = nxt if nxt < kth else kth
+
 
 class ClusterView:
-    def __init__(self, nodes: list[Node]):
+    def __init__(self, nodes: list[Node], queue_discipline: str = "fifo"):
+        if queue_discipline not in ("fifo", "priority"):
+            raise ValueError(f"unknown queue_discipline {queue_discipline!r}")
         self.nodes: tuple[Node, ...] = tuple(nodes)
         self.index = {n.name: i for i, n in enumerate(self.nodes)}
         self.now_ms = 0.0
+        self.priority_queues = queue_discipline == "priority"
         self._ready = [True] * len(self.nodes)
         self._outstanding = [0] * len(self.nodes)
         self._allocated = [{CPU: 0, ACCEL: 0} for _ in self.nodes]
-        self._free_at = [{CPU: [0.0] * n.cpu_cores, ACCEL: [0.0] * n.accel_slots} for n in self.nodes]
-        # job id -> (node index, resource, units, placed at, predicted finish)
-        self._jobs: dict[int, tuple[int, str, int, float, float]] = {}
+        self._pools = [{CPU: _Pool(n.cpu_cores), ACCEL: _Pool(n.accel_slots)} for n in self.nodes]
+        self._slow = [1.0] * len(self.nodes)
+        self._min_slow: float | None = 1.0
+        self._seq = 0
+        # job id -> (node index, resource, units, waiting entry or None once started, predicted service ms)
+        self._jobs: dict[int, list] = {}
+        self._foreign: dict[object, tuple[int, str, int]] = {}
 
     # ---------------------------------------------------------------- read side (policies)
     def node(self, name: str) -> Node:
@@ -41,9 +172,17 @@ class ClusterView:
         """Units of a pool requested by the node's outstanding jobs (what kube-scheduler calls 'requested')."""
         return self._allocated[self.index[name]][resource]
 
-    def predicted_start_ms(self, name: str, resource: str, units: int, arrive_ms: float) -> float:
+    def slowdown(self, name: str) -> float:
+        return self._slow[self.index[name]]
+
+    def predicted_start_ms(self, name: str, resource: str, units: int, arrive_ms: float,
+                           priority: float = 0.0) -> float:
         """When a job needing ``units`` of ``resource`` that reaches the node at ``arrive_ms`` would start."""
-        return self.start_at(self.index[name], resource, units, arrive_ms)
+        return self.start_at(self.index[name], resource, units, arrive_ms, priority)
+
+    def predicted_wait_ms(self, name: str, resource: str, units: int, arrive_ms: float,
+                          priority: float = 0.0) -> float:
+        return self.predicted_start_ms(name, resource, units, arrive_ms, priority) - arrive_ms
 
     # index-based twins of the above, for policies' hot loops (node index = position in ``nodes``)
     def ready_at(self, i: int) -> bool:
@@ -52,23 +191,74 @@ class ClusterView:
     def outstanding_at(self, i: int) -> int:
         return self._outstanding[i]
 
-    def start_at(self, i: int, resource: str, units: int, arrive_ms: float) -> float:
-        free = self._free_at[i][resource]
-        if units == 1 and free:
-            kth = free[0]  # heap minimum
-        elif units == len(free):
-            kth = max(free)
-        elif 0 < units < len(free):
-            kth = heapq.nsmallest(units, free)[-1]
-        else:
-            return float("inf")
+    def slowdown_at(self, i: int) -> float:
+        """Observed / predicted service time on node i (exponentially weighted; 1.0 until observed)."""
+        return self._slow[i]
+
+    def min_slowdown(self) -> float:
+        """The smallest node slowdown (a lower bound for pruning searches by no-wait completion)."""
+        m = self._min_slow
+        if m is None:
+            m = self._min_slow = min(self._slow, default=1.0)
+        return m
+
+    def start_at(self, i: int, resource: str, units: int, arrive_ms: float, priority: float = 0.0) -> float:
+        """Predicted start of a new job on pool (i, resource): ``inf`` if the pool can never hold ``units``.
+
+        ``priority`` is the job's queue key on priority pools (lower first); FIFO pools ignore it."""
+        p = self._pools[i][resource]
+        if units <= 0 or units > p.cap - p.foreign:
+            return INF
         now = self.now_ms
         if arrive_ms < now:
             arrive_ms = now
-        return arrive_ms if arrive_ms > kth else kth
+        w = p.waiting
+        if self.priority_queues and w:
+            starts: dict = {}
+            p.serve(now, self._slow[i], (priority, arrive_ms, INF, -1, units, 0.0, INF), starts)
+            return starts.get(-1, INF)
+        if not w:  # nothing waiting: the started jobs alone decide
+            if not p.running:
+                return arrive_ms
+            free, last = p.base_free(now, self._slow[i]), -INF
+        else:
+            pos = len(w) if arrive_ms >= w[-1][1] else bisect.bisect_right(w, (0.0, arrive_ms, INF))
+            if pos == len(w):
+                free, last = self._tail(p, i, now)
+            else:
+                free, last, _ = p.replay(now, self._slow[i], pos)
+        if units > len(free):
+            return INF
+        kth = free[0] if units == 1 else heapq.nsmallest(units, free)[-1]
+        s = arrive_ms if arrive_ms > kth else kth
+        if last > s:
+            s = last
+        return s if s > now else now
 
-    def predicted_wait_ms(self, name: str, resource: str, units: int, arrive_ms: float) -> float:
-        return self.predicted_start_ms(name, resource, units, arrive_ms) - arrive_ms
+    def overtaken_late(self, i: int, resource: str, units: int, arrive_ms: float, priority: float,
+                       service_ms: float) -> int:
+        """How many waiting jobs that are predicted on time would be predicted late if a new job (``units``,
+        reaching the node at ``arrive_ms``, queue key ``priority`` on priority pools, ``service_ms``) joined the
+        pool: those it would go ahead of in the queue, and -- service being non-preemptive -- those still in
+        transit that it would reach an idle pool before."""
+        p = self._pools[i][resource]
+        if not p.waiting:
+            return 0
+        now, slow = self.now_ms, self._slow[i]
+        prio = priority if self.priority_queues else 0.0
+        before = p.serve(now, slow)
+        after = p.serve(now, slow, (prio, max(arrive_ms, now), INF, -1, units, service_ms, INF))
+        return sum(1 for item in p.waiting
+                   if before.get(item[3], INF) <= item[6] < after.get(item[3], INF))
+
+    def _tail(self, p: _Pool, i: int, now: float):
+        """State after every waiting job, memoised while valid (see module docstring)."""
+        m = p._memo
+        if m is not None and p._memo_key == p.version and now <= m[0]:
+            return m[1], m[2]
+        free, last, first = p.replay(now, self._slow[i])
+        p._memo, p._memo_key = (first, free, last), p.version
+        return free, last
 
     # ---------------------------------------------------------------- write side (backends only)
     def on_clock(self, now_ms: float) -> None:
@@ -79,36 +269,92 @@ class ClusterView:
 
     def on_placed(self, job: Job, placement: Placement, resource: str, units: int,
                   arrive_ms: float, service_ms: float) -> float:
-        """Record a placement; returns the predicted finish time it implies."""
+        """Record a placement (the job reaches the node at ``arrive_ms``); returns its predicted finish."""
         i = self.index[placement.node]
-        free = self._free_at[i][resource]
-        start = max(arrive_ms, self.now_ms)
-        if units == 1:
-            start = max(start, free[0])
-            finish = start + service_ms
-            heapq.heapreplace(free, finish)
-        else:
-            popped = [heapq.heappop(free) for _ in range(units)]
-            start = max(start, popped[-1])
-            finish = start + service_ms
-            for _ in popped:
-                heapq.heappush(free, finish)
+        prio = placement.priority if self.priority_queues else 0.0
+        arrive = max(arrive_ms, self.now_ms)
+        start = self.start_at(i, resource, units, arrive, prio)
+        p = self._pools[i][resource]
+        self._seq += 1
+        until = placement.protect_until_ms
+        item = (prio, arrive, self._seq, job.id, units, service_ms,
+                job.arrival_ms + job.qos_ms if until != until else until)
+        bisect.insort(p.waiting, item)
+        p.version += 1
         self._outstanding[i] += 1
         self._allocated[i][resource] += units
-        self._jobs[job.id] = (i, resource, units, self.now_ms, finish)
-        return finish
+        self._jobs[job.id] = [i, resource, units, item, service_ms]
+        return start + service_ms * self._slow[i]
 
-    def on_completed(self, job_id: int, now_ms: float | None = None) -> None:
-        """A placed job was observed to finish (or fail) at ``now_ms``; forget it, drop stale predictions."""
+    def on_started(self, job_id: int, now_ms: float | None = None) -> None:
+        """A placed job was seen to start service (simulator: at start; live: its pod turned Running)."""
+        if now_ms is not None:
+            self.now_ms = now_ms
+        o = self._jobs.get(job_id)
+        if o is None or o[3] is None:
+            return
+        i, resource, units, item, svc = o
+        p = self._pools[i][resource]
+        k = bisect.bisect_left(p.waiting, item)
+        if k < len(p.waiting) and p.waiting[k] is item:
+            del p.waiting[k]
+        else:
+            p.waiting.remove(item)
+        p.running[job_id] = (units, self.now_ms, svc)
+        p.version += 1
+        o[3] = None
+
+    def on_completed(self, job_id: int, now_ms: float | None = None, service_ms: float = math.nan) -> None:
+        """A placed job was observed to finish (or fail) at ``now_ms``: its units are free now. With the observed
+        ``service_ms`` the node's slowdown estimate moves towards observed / predicted."""
         if now_ms is not None:
             self.now_ms = now_ms
         o = self._jobs.pop(job_id, None)
         if o is None:
             return
-        i, resource = o[0], o[1]
+        i, resource, units, item, svc = o
+        p = self._pools[i][resource]
+        if item is None:
+            p.running.pop(job_id, None)
+        else:
+            k = bisect.bisect_left(p.waiting, item)
+            if k < len(p.waiting) and p.waiting[k] is item:
+                del p.waiting[k]
+            else:
+                p.waiting.remove(item)
+        p.version += 1
         self._outstanding[i] -= 1
-        alloc = self._allocated[i]
-        alloc[resource] -= o[2]
-        if alloc[resource] == 0:  # nothing left on this pool: every unit is free now
-            free = self._free_at[i][resource]
-            free[:] = [self.now_ms] * len(free)
+        self._allocated[i][resource] -= units
+        if service_ms == service_ms and svc > 0 and math.isfinite(service_ms):  # not NaN, known
+            lo, hi = SLOWDOWN_CLAMP
+            r = min(hi, max(lo, service_ms / svc))
+            old = self._slow[i]
+            s = self._slow[i] = (1 - SLOWDOWN_WEIGHT) * old + SLOWDOWN_WEIGHT * r
+            m = self._min_slow
+            if m is not None and (s < m or old <= m):
+                self._min_slow = s if s < m else None  # the minimum moved: recompute lazily
+            if abs(s - 1.0) > 1e-12:
+                other = self._pools[i][ACCEL if resource == CPU else CPU]
+                other.version += 1  # the other pool's predictions scale too
+
+    def on_foreign(self, key: object, node_name: str, resource: str, units: int) -> None:
+        """A pod the scheduler did not place holds ``units`` of a pool, for as long as it is seen."""
+        self.on_foreign_gone(key)
+        i = self.index[node_name]
+        p = self._pools[i][resource]
+        units = max(0, int(units))
+        p.foreign += units
+        p.version += 1
+        self._foreign[key] = (i, resource, units)
+
+    def on_foreign_gone(self, key: object) -> None:
+        o = self._foreign.pop(key, None)
+        if o is not None:
+            p = self._pools[o[0]][o[1]]
+            p.foreign -= o[2]
+            p.version += 1
+
+    # ---------------------------------------------------------------- introspection (benchmarks, tests)
+    def waiting_jobs(self, name: str, resource: str) -> list[int]:
+        """Job ids placed on the pool and not seen to start, in the order the node will serve them."""
+        return [w[3] for w in self._pools[self.index[name]][resource].waiting]

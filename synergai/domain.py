@@ -80,6 +80,8 @@ class Placement:
     predicted_service_ms: float = float("nan")
     reason: str = ""
     priority: float = 0.0  # queue order on the node (lower first) when the policy's queue_discipline is "priority"
+    protect_until_ms: float = float("nan")  # finish time a priority view keeps this job within when others
+    # overtake it (see ClusterView.overtaken_late); NaN: the job's deadline (arrival + QoS target)
 
     @classmethod
     def reject(cls, job_id: int, reason: str) -> Placement:

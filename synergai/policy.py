@@ -120,6 +120,11 @@ class Policy:
                 if (n.is_edge or not job.private) and self.network.route(job.origin_site, n.site) is not None)
         return nodes
 
+    def allowed(self, job: Job, node: Node, entry: ProfileEntry) -> bool:
+        """Whether the framework's hard constraints allow running ``job`` on ``node`` with ``entry``'s config
+        (the node's pool can hold the config's units; privacy and reachability are in ``reachable``)."""
+        return node.capacity(entry.resource) >= entry.units
+
     def eligible(self, job: Job) -> tuple[tuple[int, Node, ProfileEntry], ...]:
         """(node index, node, default config) for reachable nodes whose device type can run the model."""
         k = (job.model, job.origin_site, job.private)

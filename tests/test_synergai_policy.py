@@ -28,7 +28,7 @@ def setup(objective="least_capable", percentile=0.9):
     ])
     pol = make_policy("synergai", objective=objective, percentile=percentile)
     pol.prepare(prof, nodes, Network([Site("s", "edge")], []), np.random.default_rng(0))
-    return pol, ClusterView(nodes), prof
+    return pol, ClusterView(nodes, pol.queue_discipline), prof
 
 
 def job(qos, queries=1, i=0):
@@ -79,7 +79,7 @@ def test_fastest_objective():
 def test_ablation_switches():
     pol, view, _ = setup()
     pol.config_selection = False
-    pol._opts.clear()
+    pol._kinds.clear()
     # default config on the VM is the fastest batch-1 one (2 threads); 1 thread is no longer an option
     assert {(o.node.name, o.entry.config.threads) for o in pol.options(job(100))[1]} == {("fast", 0), ("vm", 2)}
     pol, view, _ = setup()
@@ -107,3 +107,75 @@ def test_online_correction_follows_slow_node():
     assert pol._factor[("vm", T1)] == pytest.approx(1.5, rel=0.05)
     [p] = pol.schedule([job(qos=25.0)], view)
     assert (p.node, p.config) == ("vm", T2)  # 1 thread no longer predicted to make 25 ms
+
+
+def test_marginal_cost_without_traffic_is_earliest_feasible_completion():
+    pol, view, _ = setup(objective="marginal_cost")
+    [p] = pol.schedule([job(qos=25.0)], view)
+    # no traffic observed yet: no externality, so the score is the predicted completion (board: 6 ms tail)
+    assert p.node == "fast" and p.predicted_latency_ms == pytest.approx(6.0)
+    assert p.priority == 25.0  # deadline-ordered node queues: the deadline is the queue key
+
+
+def twin_boards():
+    nodes = [Node("a", "board", "edge", "arm64", "s", 4, 1), Node("b", "board", "edge", "arm64", "s", 4, 1)]
+    prof = PerformanceProfile([entry("board", "m", DeterministicDist(10.0))])
+    pol = make_policy("synergai")
+    pol.prepare(prof, nodes, Network([Site("s", "edge")], []), np.random.default_rng(0))
+    return pol, ClusterView(nodes, pol.queue_discipline)
+
+
+def test_externality_is_the_mg1_marginal_delay():
+    pol, view = twin_boards()
+    [o] = [o for o in pol.options(job(100))[0] if o.node.name == "a"]
+    pol._rate, pol._rho, pol._resid = (np.array([0.0, 0.05, 0.0, 0.0]), np.array([0.0, 0.5, 0.0, 0.0]),
+                                       np.array([0.0, 2.5, 0.0, 0.0]))
+    # pool a's accelerator (flat id 1): rate 0.05 jobs/ms, rho 0.5, R 2.5 ms; the job holds it for s = 10 ms:
+    # 0.05 * (100 / 2) / 0.5 + 0.05 * 2.5 * 10 / 0.25 = 5 + 5 = 10 ms of others' waiting
+    assert pol.externality(o) == pytest.approx(10.0)
+
+
+def test_job_avoids_the_pool_whose_traffic_it_would_delay():
+    pol, view = twin_boards()
+    n = 2 * len(pol.nodes)
+    busy = np.zeros(n)
+    busy[1] = 0.05  # pool a (accelerator of node 0) carries short jobs; b carries nothing
+    pol._rate, pol._rho, pol._resid = busy, busy * 10, busy * 50
+    pol._rho_list = [0.0] * n  # no transit term (same site)
+    [p] = pol.schedule([job(qos=100.0)], view)
+    assert p.node == "b"
+    pol._order.clear()
+    pol._rate, pol._rho, pol._resid = busy[[0, 3, 2, 1]], busy[[0, 3, 2, 1]] * 10, busy[[0, 3, 2, 1]] * 50
+    [p] = pol.schedule([job(qos=100.0, i=1)], view)
+    assert p.node == "a"
+
+
+def test_protects_queued_jobs_from_being_made_late():
+    pol, view = twin_boards()
+    e = pol.profile.default_entry("m", "board")
+    # node a: one job running until 10, one loose job queued (deadline 25: on time, finishing at 20)
+    view.on_placed(Job(90, "m", 100, "s", 0), Placement(90, "a", e.config, priority=100), "accel", 1, 0.0, 10.0)
+    view.on_started(90, 0.0)
+    view.on_placed(Job(91, "m", 25, "s", 0), Placement(91, "a", e.config, priority=25), "accel", 1, 0.0, 10.0)
+    view.on_placed(Job(92, "m", 100, "s", 0), Placement(92, "b", e.config, priority=100), "accel", 1, 0.0, 10.0)
+    view.on_started(92, 0.0)
+    # a tighter job (deadline 22) would go ahead of job 91 on a and make it late (finish 30 > 25): it goes to b,
+    # where it finishes at 20 behind the running job
+    assert view.overtaken_late(0, "accel", 1, 0.0, 22.0, 10.0) == 1
+    [p] = pol.schedule([Job(1, "m", 22.0, "s", 0.0)], view)
+    assert p.node == "b" and p.predicted_latency_ms == pytest.approx(20.0)
+
+
+def test_late_job_queues_behind_on_time_jobs_where_it_would_hurt_them():
+    pol, view = twin_boards()
+    e = pol.profile.default_entry("m", "board")
+    for k, node in ((90, "a"), (92, "b")):
+        view.on_placed(Job(k, "m", 100, "s", 0), Placement(k, node, e.config, priority=100), "accel", 1, 0.0, 10.0)
+        view.on_started(k, 0.0)
+    view.on_placed(Job(91, "m", 25, "s", 0), Placement(91, "a", e.config, priority=25), "accel", 1, 0.0, 10.0)
+    view.on_placed(Job(93, "m", 25, "s", 0), Placement(93, "b", e.config, priority=25), "accel", 1, 0.0, 10.0)
+    # a job with a 15 ms target can make it nowhere (>= 20 ms on either board); ahead of 91 / 93 it would make
+    # them late, so it is queued behind them: deadline + late_delay (3) x its target = 15 + 45
+    [p] = pol.schedule([Job(1, "m", 15.0, "s", 0.0)], view)
+    assert "least excess" in p.reason and p.priority == pytest.approx(60.0)
+    assert p.predicted_latency_ms == pytest.approx(30.0)

@@ -1,6 +1,7 @@
 """Built-in policies, one per module; importing this package registers them all."""
 from . import (  # noqa: F401
     cloud_only,
+    edf,
     edge_first,
     greedy,
     k8s_default,

@@ -11,6 +11,10 @@ from ..policy import Policy, register
 
 @register("greedy")
 class GreedyPolicy(Policy):
+    def priority(self, job) -> float:
+        """Queue priority of the job on its node (FIFO queues: unused)."""
+        return 0.0
+
     def prepare(self, *args, **kw):
         super().prepare(*args, **kw)
         self._by_bound: dict[tuple, tuple] = {}
@@ -20,6 +24,7 @@ class GreedyPolicy(Policy):
         now = view.now_ms
         ready, start_at = view.ready_at, view.start_at
         for job in jobs:
+            prio = self.priority(job)
             k = (job.model, job.origin_site, job.private, job.queries, job.input_bytes)
             cands = self._by_bound.get(k)
             if cands is None:  # stable sort: equal bounds keep node order, so ties go to the first node
@@ -30,12 +35,12 @@ class GreedyPolicy(Policy):
                 if now + transfer + service >= best_finish:
                     break  # every later candidate finishes at or after its bound, which is no better
                 if ready(i):
-                    finish = start_at(i, resource, units, now + transfer) + service
+                    finish = start_at(i, resource, units, now + transfer, prio) + service
                     if finish < best_finish:
                         best, best_finish = c, finish
             if best is None:
                 out.append(self.no_node(job))
             else:
                 out.append(Placement(job.id, best.node.name, best.entry.config, best_finish - job.arrival_ms,
-                                     best.service_ms, self.name))
+                                     best.service_ms, self.name, prio))
         return out

@@ -5,38 +5,49 @@ configuration); see the README section "Paper vs this implementation".
 
 Offline (``prepare`` and a per-kind-of-job cache): for every (model, device type) keep the Pareto-optimal
 configurations over (tail service time at ``percentile``, energy per job, units held). Configs whose batch
-exceeds the job's queries only pad it and are dropped where a smaller batch exists; a 2-thread config no
-faster than 1 thread never reaches the online step.
+exceeds the job's queries only pad it and are dropped where a smaller batch exists.
 
-Online, per job: for every ready node and every Pareto config on it, predicted completion = transfer from
-the job's origin + predicted wait for the config's pool on that node (the view's list-scheduling estimate)
-+ tail service time. Feasible = completes within the QoS target (privacy is enforced by the candidate set).
-Among feasible options pick by ``objective``:
+Online, per job (``objective="marginal_cost"``, the default):
 
-- ``least_capable`` (default): the option on the device type that is slowest for this model, then the one
-  holding its pool for the fewest unit-ms, then least energy: keep fast resources free for the jobs that
-  need them, and free any resource as soon as possible.
-- ``energy``: least energy per job (unknown power counts as worst), then least capable.
-- ``fastest``: earliest predicted completion.
+1. *Feasible* options: predicted completion = transfer + the view's predicted wait for the config's pool (in
+   the node's service order) + tail service time, scaled by the node's observed slowdown, within the QoS target;
+   with deadline-ordered queues also "overtakes no job that would then miss its own target".
+2. Among feasible options, the one with the least *marginal cost*: its own predicted completion plus the delay
+   it imposes on the jobs that will share its pool, from the M/G/1 (Pollaczek-Khinchine) mean wait
+   W = R / (1 - rho) of the pool's recent traffic (rate, utilisation rho, mean residual work R, measured from this
+   policy's own placements over the last ``price_every`` jobs). Adding one job of pool time s raises the others'
+   total wait by about rate * (s^2 / 2) / (1 - rho) (it blocks the pool while it runs) + rate * R * s / (1 - rho)^2
+   (it raises the utilisation): a long job on a pool that tight short jobs use costs much more than on a pool of
+   its own, and a busy pool costs more than an idle one. Configuration choice uses the same score. Work that
+   will reach the pool while the job's input is in flight is not in the view yet: the prediction adds
+   rho x transfer time for it; with deadline-ordered queues, work that arrives while the job waits and has an earlier deadline goes first: the
+   prediction adds wait x rho / (1 - rho) for it.
+3. Deadline-ordered node queues (``queues="edf"``: the job's deadline is its queue priority). A job that can
+   meet its target nowhere goes where it completes earliest, queued behind every on-time job (``late="last"``)
+   so it does not make them late too; ``admission=True`` turns it away instead (failed with a reason).
 
-If nothing is feasible the job goes where its predicted completion is earliest (least excess time), or,
-with ``admission=True``, is turned away at once (failed with a reason) so it does not delay others.
-
-Switches for the ablation (each measured on/off in experiments/): ``config_selection=False`` keeps only the
-default config per node; ``tail_aware=False`` judges feasibility on the mean service time;
-``online_correction=True`` (beyond the paper) scales each (node, config)'s predictions by an exponentially
-weighted average of observed / predicted service time, which follows drift and throttling.
+Other objectives (kept so the change is measured): ``least_capable`` (the previous default: the option on the
+device type that is slowest for the model, then least unit-ms, then least energy), ``energy``, ``fastest``.
+``queues="fifo"`` restores FIFO node queues. Ablation switches: ``config_selection=False`` keeps only the default
+config per node, ``config_knobs`` varies only the listed knobs, ``tail_aware=False`` judges feasibility on the
+mean, ``online_correction=True`` scales each (node, config)'s prediction by an observed/predicted ratio.
 """
 from __future__ import annotations
 
 import math
 from typing import NamedTuple
 
-from ..domain import Node, Placement
+import numpy as np
+
+from ..domain import CPU, Node, Placement
 from ..policy import Policy, register
 from ..profile import ProfileEntry
 
-OBJECTIVES = ("least_capable", "energy", "fastest")
+OBJECTIVES = ("marginal_cost", "least_capable", "energy", "fastest")
+KNOBS = ("engine", "precision", "batch", "threads", "power_mode")
+LATE_RULES = ("fit", "last", "edf")  # where a job that will miss its target queues (see _least_excess)
+LATE = 1e15  # queue-priority offset that puts jobs predicted to miss their target behind every on-time job
+RHO_CAP = 0.95  # utilisation used in the marginal-cost formulas is capped here (the formulas diverge at 1)
 
 
 class Option(NamedTuple):
@@ -46,9 +57,20 @@ class Option(NamedTuple):
     transfer_ms: float
     tail_ms: float  # service time of the whole job at the chosen percentile
     mean_ms: float
-    rank: tuple  # objective order among feasible options (smaller first)
+    rank: tuple  # static objective order among feasible options (smaller first); () for marginal_cost/fastest
     node: Node
     entry: ProfileEntry
+    pool: int  # flat pool id: 2 * node index + (0 cpu, 1 accel)
+    share: float  # units x mean service / pool size: ms of whole-pool time per job
+    bound: float  # transfer + tail service: no completion comes earlier (no wait, no slowdown)
+
+
+class Kind(NamedTuple):
+    """Everything the online step needs for one kind of job (model, origin, privacy, queries, size, target)."""
+
+    id: int
+    ranked: tuple[Option, ...]  # options that can meet the target at all (transfer + tail <= QoS)
+    by_bound: tuple[Option, ...]  # every option by no-wait completion (transfer + mean service)
 
 
 def pareto(points: list[tuple]) -> list[int]:
@@ -67,22 +89,37 @@ def pareto(points: list[tuple]) -> list[int]:
 
 @register("synergai")
 class SynergAIPolicy(Policy):
-    def __init__(self, percentile: float = 0.9, objective: str = "least_capable", config_selection: bool = True,
-                 tail_aware: bool = True, online_correction: bool = False, correction_weight: float = 0.05,
-                 admission: bool = False):
+    def __init__(self, percentile: float = 0.9, objective: str = "marginal_cost", config_selection: bool = True,
+                 config_knobs=KNOBS, tail_aware: bool = True, online_correction: bool = False,
+                 correction_weight: float = 0.05, admission: bool = False, queues: str = "edf", late: str = "fit",
+                 late_delay: float = 3.0, price_every: int = 256):
         if not 0.5 <= percentile < 1.0:
             raise TypeError(f"percentile must be in [0.5, 1), got {percentile}")
         if objective not in OBJECTIVES:
             raise TypeError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
         if not 0 < correction_weight <= 1:
             raise TypeError(f"correction_weight must be in (0, 1], got {correction_weight}")
+        if isinstance(config_knobs, str) or not all(k in KNOBS for k in config_knobs):
+            raise TypeError(f"config_knobs must be a list of {KNOBS}, got {config_knobs!r}")
+        if queues not in ("edf", "fifo"):
+            raise TypeError(f"queues must be 'edf' or 'fifo', got {queues!r}")
+        if late not in LATE_RULES:
+            raise TypeError(f"late must be one of {LATE_RULES}, got {late!r}")
+        if isinstance(price_every, bool) or not isinstance(price_every, int) or price_every < 1:
+            raise TypeError(f"price_every must be an integer >= 1, got {price_every!r}")
         self.percentile, self.objective = percentile, objective
         self.config_selection, self.tail_aware, self.admission = config_selection, tail_aware, admission
+        self.config_knobs = tuple(config_knobs)
         self.online_correction, self.correction_weight = online_correction, correction_weight
+        if isinstance(late_delay, bool) or not isinstance(late_delay, (int, float)) or not late_delay >= 0:
+            raise TypeError(f"late_delay must be >= 0 (a multiple of the job's QoS target), got {late_delay!r}")
+        self.late_delay = float(late_delay)
+        self.queues, self.late, self.price_every = queues, late, price_every
+        self.queue_discipline = "priority" if queues == "edf" else "fifo"
 
     def prepare(self, profile, nodes, network, rng):
         super().prepare(profile, nodes, network, rng)
-        self._opts: dict[tuple, tuple[Option, ...]] = {}
+        self._kinds: dict[tuple, Kind] = {}
         self._factor: dict[tuple[str, object], float] = {}  # (node, config) -> observed / predicted service
         self._entry_of: dict[tuple, ProfileEntry] = {}
         # capability of a device type for a model: its best batch-1 median latency (smaller = more capable)
@@ -92,98 +129,210 @@ class SynergAIPolicy(Policy):
                 e = profile.default_entry(m, n.device_type, n.power_modes)
                 if e is not None:
                     self._speed[m, n.device_type] = e.p50_ms
+        # online traffic of every pool, from this policy's own placements (see the module docstring)
+        n_pools = 2 * len(self.nodes)
+        self._epoch = np.zeros((3, n_pools))  # this epoch's placements: count, pool-ms, pool-ms^2 / 2
+        self._rate = self._rho = self._resid = np.zeros(n_pools)  # smoothed per ms
+        self._rho_list = [0.0] * n_pools
+        self._since, self._epoch_start, self._smoothed = 0, None, False
+        self._order: dict[int, tuple[tuple[float, float, Option], ...]] = {}  # kind -> (bound, cost, option)
 
-    def options(self, job) -> tuple[tuple[Option, ...], tuple[Option, ...]]:
-        """(ranked, by_bound) for a kind of job, computed once.
+    # ---------------------------------------------------------------- offline: options per kind of job
+    def _entries(self, job, n: Node) -> list[ProfileEntry]:
+        if not self.config_selection:
+            d = self.profile.default_entry(job.model, n.device_type, n.power_modes)
+            return [d] if d is not None and self.allowed(job, n, d) else []
+        entries = [e for e in self.profile.configs(job.model, n.device_type, n.power_modes) if self.allowed(job, n, e)]
+        if len(self.config_knobs) < len(KNOBS):  # vary only the listed knobs around the node's default config
+            d = self.profile.default_entry(job.model, n.device_type, n.power_modes)
+            fixed = [k for k in KNOBS if k not in self.config_knobs]
+            entries = [e for e in entries
+                       if d is not None and all(getattr(e.config, k) == getattr(d.config, k) for k in fixed)]
+        # a batch larger than the job only pads it; keep such configs only if nothing smaller exists
+        return [e for e in entries if e.config.batch <= job.queries] or entries
 
-        ``ranked``: options that can meet the job's target at all (transfer + tail service <= QoS), in objective
-        order, so the online step stops at the first one whose wait also fits. ``by_bound``: every option by
-        its no-wait completion (transfer + mean service), for the least-excess fallback's bounded search.
-        """
+    def kind(self, job) -> Kind:
         k = (job.model, job.origin_site, job.private, job.queries, job.input_bytes, job.qos_ms)
-        opts = self._opts.get(k)
-        if opts is None:
-            out = []
-            for i, n in self.reachable(job):
-                if self.config_selection:
-                    entries = [e for e in self.profile.configs(job.model, n.device_type, n.power_modes)
-                               if n.capacity(e.resource) >= e.units]
-                    # a batch larger than the job only pads it; keep such configs only if nothing smaller exists
-                    entries = [e for e in entries if e.config.batch <= job.queries] or entries
+        kd = self._kinds.get(k)
+        if kd is not None:
+            return kd
+        out = []
+        q = self.percentile if self.tail_aware else None
+        for i, n in self.reachable(job):
+            entries = self._entries(job, n)
+            if not entries:
+                continue
+            tails = [e.service_ms(job.queries, q) for e in entries]
+            energy = [e.energy_mj(e.service_ms(job.queries)) for e in entries]
+            energy = [x if math.isfinite(x) else math.inf for x in energy]
+            pts = [(t, en, e.units) for t, en, e in zip(tails, energy, entries)]
+            tr = self.network.transfer_ms(job.origin_site, n.site, job.input_bytes)
+            for a in pareto(pts):
+                e = entries[a]
+                mean = e.service_ms(job.queries)
+                speed = self._speed.get((job.model, n.device_type), math.inf)
+                occupancy = e.units * mean  # unit-ms the job holds the pool
+                if self.objective == "least_capable":
+                    rank = (-speed, occupancy, energy[a])
+                elif self.objective == "energy":
+                    rank = (energy[a], -speed, occupancy)
                 else:
-                    d = self.profile.default_entry(job.model, n.device_type, n.power_modes)
-                    entries = [d] if d is not None and n.capacity(d.resource) >= d.units else []
-                if not entries:
-                    continue
-                q = self.percentile if self.tail_aware else None
-                tails = [e.service_ms(job.queries, q) for e in entries]
-                energy = [e.energy_mj(e.service_ms(job.queries)) for e in entries]
-                energy = [x if math.isfinite(x) else math.inf for x in energy]
-                pts = [(t, en, e.units) for t, en, e in zip(tails, energy, entries)]
-                tr = self.network.transfer_ms(job.origin_site, n.site, job.input_bytes)
-                for a in pareto(pts):
-                    e = entries[a]
-                    speed = self._speed.get((job.model, n.device_type), math.inf)
-                    occupancy = e.units * e.service_ms(job.queries)  # unit-ms the job holds the pool
-                    if self.objective == "least_capable":
-                        rank = (-speed, occupancy, energy[a])
-                    elif self.objective == "energy":
-                        rank = (energy[a], -speed, occupancy)
-                    else:
-                        rank = ()
-                    out.append(Option(i, e.resource, e.units, tr, tails[a], e.service_ms(job.queries), rank, n, e))
-            # with online correction a factor below 1 may rescue an option: keep every one then
-            ranked = [o for o in out if self.online_correction or o.transfer_ms + o.tail_ms <= job.qos_ms]
-            if self.objective != "fastest":  # rank does not depend on the wait: visit options best-rank first
-                ranked.sort(key=lambda o: o.rank)
-            by_bound = sorted(out, key=lambda o: o.transfer_ms + o.mean_ms)
-            opts = self._opts[k] = (tuple(ranked), tuple(by_bound))
-        return opts
+                    rank = ()
+                cap = n.capacity(e.resource)
+                out.append(Option(i, e.resource, e.units, tr, tails[a], mean, rank, n, e,
+                                  2 * i + (0 if e.resource == CPU else 1), occupancy / cap, tr + tails[a]))
+        # with online correction a factor below 1 may rescue an option: keep every one then
+        ranked = [o for o in out if self.online_correction or o.transfer_ms + o.tail_ms <= job.qos_ms]
+        if self.objective in ("least_capable", "energy"):
+            ranked.sort(key=lambda o: o.rank)
+        by_bound = sorted(out, key=lambda o: o.transfer_ms + o.mean_ms)
+        kd = self._kinds[k] = Kind(len(self._kinds), tuple(ranked), tuple(by_bound))
+        return kd
 
+    def options(self, job):
+        """(ranked, by_bound) for a kind of job (see ``Kind``)."""
+        kd = self.kind(job)
+        return kd.ranked, kd.by_bound
+
+    # ---------------------------------------------------------------- online marginal cost
+    def externality(self, o: Option) -> float:
+        """Delay (ms, summed over the pool's other jobs) that one more job of this option imposes (M/G/1)."""
+        p = o.pool
+        lam, rho, resid = self._rate[p], min(self._rho[p], RHO_CAP), self._resid[p]
+        s = o.share
+        return lam * (s * s / 2.0) / (1.0 - rho) + lam * resid * s / (1.0 - rho) ** 2
+
+    def _by_bound(self, kd: Kind) -> tuple[tuple[float, float, Option], ...]:
+        """The kind's feasible-at-all options as (bound + marginal cost, marginal cost, option), cheapest first."""
+        order = self._order.get(kd.id)
+        if order is None:
+            order = self._order[kd.id] = tuple(sorted(
+                ((o.bound + (x := self.externality(o)), x, o) for o in kd.ranked), key=lambda t: t[0]))
+        return order
+
+    def _record(self, o: Option, k: float, now: float) -> None:
+        """Count a placement in its pool's traffic; every ``price_every`` jobs, refresh the pools' statistics."""
+        e = self._epoch
+        s = o.share * k
+        e[0, o.pool] += 1.0
+        e[1, o.pool] += s
+        e[2, o.pool] += s * s / 2.0
+        self._since += 1
+        if self._epoch_start is None:
+            self._epoch_start = now
+        elif self._since >= self.price_every and now > self._epoch_start:
+            span = now - self._epoch_start
+            fresh = e / span
+            if not self._smoothed:
+                self._rate, self._rho, self._resid = fresh[0], fresh[1], fresh[2]
+                self._smoothed = True
+            else:  # smooth across epochs: half the weight on the newest
+                self._rate = 0.5 * self._rate + 0.5 * fresh[0]
+                self._rho = 0.5 * self._rho + 0.5 * fresh[1]
+                self._resid = 0.5 * self._resid + 0.5 * fresh[2]
+            self._rho_list = np.minimum(self._rho, RHO_CAP).tolist()
+            self._epoch = np.zeros_like(e)
+            self._since, self._epoch_start = 0, now
+            self._order.clear()
+
+    # ---------------------------------------------------------------- online step
     def schedule(self, jobs, view):
         out = []
         now = view.now_ms
-        ready, start_at = view.ready_at, view.start_at
+        ready, start_at, slow_at = view.ready_at, view.start_at, view.slowdown_at
         factor = self._factor if self.online_correction else None
+        edf = self.queue_discipline == "priority"
+        marginal = self.objective == "marginal_cost"
+        protect = edf or marginal
+        rho = self._rho_list
         for job in jobs:
-            ranked, by_bound = self.options(job)
+            kd = self.kind(job)
             deadline = job.arrival_ms + job.qos_ms
-            best, best_finish, best_k = None, math.inf, 1.0
-            for o in ranked:
+            prio = deadline if edf else 0.0
+            best, best_finish, best_k, best_score = None, math.inf, 1.0, math.inf
+            lo = view.min_slowdown() if marginal and factor is None else 0.0
+            seq = self._by_bound(kd) if marginal else ((0.0, 0.0, o) for o in kd.ranked)
+            for key, ext, o in seq:
+                if marginal and now + o.transfer_ms + o.tail_ms * lo + ext >= best_score:
+                    if lo >= 1.0:
+                        break  # sorted by bound + cost, which no later option's score can undercut
+                    continue
                 if not ready(o.i):
                     continue
-                k = factor.get((o.node.name, o.entry.config), 1.0) if factor is not None else 1.0
-                finish = start_at(o.i, o.resource, o.units, now + o.transfer_ms) + o.tail_ms * k
-                if finish <= deadline:
-                    if o.rank:  # in rank order: the first feasible option is the choice
-                        best, best_finish, best_k = o, finish, k
-                        break
-                    if finish < best_finish:
-                        best, best_finish, best_k = o, finish, k
+                k = slow_at(o.i)
+                if factor is not None:
+                    k *= factor.get((o.node.name, o.entry.config), 1.0)
+                arrive = now + o.transfer_ms
+                start = start_at(o.i, o.resource, o.units, arrive, prio)
+                r = rho[o.pool]
+                # work that will reach the pool while this job's input is in flight is not in the view yet
+                finish = start + o.tail_ms * k + r * o.transfer_ms
+                if edf and start > arrive:  # work arriving while it waits, with an earlier deadline, goes first
+                    finish += (start - arrive) * r / (1.0 - r)
+                if finish > deadline:
+                    continue
+                if protect and view.overtaken_late(o.i, o.resource, o.units, arrive, prio, o.mean_ms * k):
+                    continue
+                if o.rank:  # static rank order: the first feasible option is the choice
+                    best, best_finish, best_k = o, finish, k
+                    break
+                score = finish + ext
+                if score < best_score:
+                    best, best_finish, best_k, best_score = o, finish, k, score
             if best is not None:
+                if marginal:
+                    self._record(best, best_k, now)
+                # protect the job's tail, not its mean, when later jobs overtake it
                 out.append(Placement(job.id, best.node.name, best.entry.config, best_finish - job.arrival_ms,
-                                     best.mean_ms * best_k, f"{self.name}: feasible, {self.objective}"))
+                                     best.mean_ms * best_k, f"{self.name}: feasible, {self.objective}",
+                                     priority=prio, protect_until_ms=deadline - (best.tail_ms - best.mean_ms) * best_k))
                 continue
-            if self.admission and by_bound:
+            if self.admission and kd.by_bound:
                 out.append(Placement.reject(job.id, f"{self.name}: admission control: no node can meet the "
                                                     f"{job.qos_ms:.1f} ms target"))
                 continue
-            fallback, fb_finish, fb_k = None, math.inf, 1.0
-            for o in by_bound:  # least excess = earliest expected completion; stop once no option can beat it
-                if factor is None and now + o.transfer_ms + o.mean_ms >= fb_finish:
-                    break
-                if not ready(o.i):
-                    continue
-                k = factor.get((o.node.name, o.entry.config), 1.0) if factor is not None else 1.0
-                f = start_at(o.i, o.resource, o.units, now + o.transfer_ms) + o.mean_ms * k
-                if f < fb_finish:
-                    fallback, fb_finish, fb_k = o, f, k
-            if fallback is not None:
-                out.append(Placement(job.id, fallback.node.name, fallback.entry.config, fb_finish - job.arrival_ms,
-                                     fallback.mean_ms * fb_k, f"{self.name}: no option meets the target; least excess"))
-            else:
-                out.append(self.no_node(job))
+            pl, o, k = self._least_excess(job, kd, view, now, deadline, edf, factor)
+            if marginal and o is not None:
+                self._record(o, k, now)
+            out.append(pl)
         return out
+
+    def _least_excess(self, job, kd, view, now, deadline, edf, factor):
+        """No option meets the target: the node where the job completes earliest.
+
+        With deadline-ordered queues the job's queue key depends on ``late``: ``edf`` keeps its deadline (it may
+        overtake on-time jobs and make them late: EDF's domino effect), ``last`` queues it behind on-time jobs
+        (deadline + ``late_delay`` x its QoS target), ``fit`` (default) keeps its deadline on a node where that
+        makes no on-time job late and queues it behind them otherwise: as early as it can without costing anyone
+        their target. Each node is judged with the key the job would get there.
+        Returns (placement, option, slowdown) -- option None if no node can run the job.
+        """
+        demoted = deadline + (job.qos_ms * self.late_delay if math.isfinite(self.late_delay) else LATE)
+        prio = (demoted if self.late == "last" else deadline) if edf else 0.0
+        fit = edf and self.late == "fit"
+        lo = view.min_slowdown()
+        best, best_finish, best_k, best_prio = None, math.inf, 1.0, prio
+        for o in kd.by_bound:  # stop once no remaining option can beat the best found
+            if factor is None and now + o.transfer_ms + o.mean_ms * lo >= best_finish:
+                break
+            if not view.ready_at(o.i):
+                continue
+            k = view.slowdown_at(o.i)
+            if factor is not None:
+                k *= factor.get((o.node.name, o.entry.config), 1.0)
+            arrive = now + o.transfer_ms
+            p = prio
+            f = view.start_at(o.i, o.resource, o.units, arrive, p) + o.mean_ms * k
+            if f < best_finish and fit and view.overtaken_late(o.i, o.resource, o.units, arrive, p, o.mean_ms * k):
+                p = demoted
+                f = view.start_at(o.i, o.resource, o.units, arrive, p) + o.mean_ms * k
+            if f < best_finish:
+                best, best_finish, best_k, best_prio = o, f, k, p
+        if best is None:
+            return self.no_node(job), None, 1.0
+        return Placement(job.id, best.node.name, best.entry.config, best_finish - job.arrival_ms,
+                         best.mean_ms * best_k, f"{self.name}: no option meets the target; least excess",
+                         priority=best_prio), best, best_k
 
     def observe(self, completion):
         """Online correction: move the (node, config) factor towards observed / predicted service time."""
@@ -200,25 +349,26 @@ class SynergAIPolicy(Policy):
         self._factor[key] = (1 - w) * self._factor.get(key, 1.0) + w * completion.service_ms / predicted
 
 
-@register("synergai_no_config")
-class SynergAINoConfig(SynergAIPolicy):
-    """Ablation: SynergAI without configuration selection (default config per node)."""
+def _variant(name: str, doc: str, **fixed):
+    @register(name)
+    class Variant(SynergAIPolicy):
+        def __init__(self, **params):
+            super().__init__(**{**fixed, **params})
 
-    def __init__(self, **params):
-        super().__init__(**{"config_selection": False, **params})
-
-
-@register("synergai_no_tail")
-class SynergAINoTail(SynergAIPolicy):
-    """Ablation: SynergAI judging feasibility on mean rather than tail service time."""
-
-    def __init__(self, **params):
-        super().__init__(**{"tail_aware": False, **params})
+    Variant.__doc__ = doc
+    Variant.__name__ = Variant.__qualname__ = "SynergAI_" + name.removeprefix("synergai_")
+    return Variant
 
 
-@register("synergai_online")
-class SynergAIOnline(SynergAIPolicy):
-    """Beyond the paper: SynergAI with online correction of its latency predictions."""
-
-    def __init__(self, **params):
-        super().__init__(**{"online_correction": True, **params})
+_variant("synergai_no_config", "Ablation: SynergAI without configuration selection (default config per node).",
+         config_selection=False)
+_variant("synergai_no_tail", "Ablation: SynergAI judging feasibility on mean rather than tail service time.",
+         tail_aware=False)
+_variant("synergai_online", "Beyond the paper: SynergAI with online correction of its latency predictions.",
+         online_correction=True)
+_variant("synergai_fifo", "Ablation: SynergAI with FIFO node queues instead of deadline-ordered ones.", queues="fifo")
+_variant("synergai_least_capable", "The previous SynergAI: least-capable feasible device, FIFO node queues.",
+         objective="least_capable", queues="fifo")
+for _knob in KNOBS:
+    _variant(f"synergai_only_{_knob}", f"Ablation: SynergAI choosing only the {_knob} (other knobs at the node's "
+             "default config).", config_knobs=(_knob,))
