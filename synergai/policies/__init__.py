@@ -4,6 +4,7 @@ from . import (  # noqa: F401
     edf,
     edge_first,
     greedy,
+    infaas,
     k8s_default,
     least_outstanding,
     mael,
