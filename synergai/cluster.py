@@ -42,7 +42,7 @@ SLOWDOWN_CLAMP = (0.05, 20.0)  # one observation moves the estimate at most this
 class _Pool:
     """What the view knows of one resource pool of one node."""
 
-    __slots__ = ("cap", "foreign", "running", "waiting", "version", "_memo", "_memo_key")
+    __slots__ = ("cap", "foreign", "running", "waiting", "version", "_memo", "_memo_key", "_served")
 
     def __init__(self, cap: int):
         self.cap = cap
@@ -53,6 +53,7 @@ class _Pool:
         self.version = 0
         self._memo = None  # (valid until ms, free heap, last start ms) after every waiting job
         self._memo_key = -1
+        self._served = None  # ((version, now, slowdown), serve()) for priority pools' overtaking checks
 
     def base_free(self, now: float, slow: float) -> list[float]:
         """Per-unit free-at times from the started jobs (heap order); foreign units never free."""
@@ -242,11 +243,22 @@ class ClusterView:
         pool: those it would go ahead of in the queue, and -- service being non-preemptive -- those still in
         transit that it would reach an idle pool before."""
         p = self._pools[i][resource]
-        if not p.waiting:
+        w = p.waiting
+        if not w:
             return 0
         now, slow = self.now_ms, self._slow[i]
-        prio = priority if self.priority_queues else 0.0
-        before = p.serve(now, slow)
+        if not self.priority_queues:
+            if arrive_ms >= w[-1][1]:  # FIFO: arriving after every waiting job overtakes none
+                return 0
+            prio = 0.0
+        else:
+            prio = priority
+        key = (p.version, now, slow)
+        if p._served is not None and p._served[0] == key:
+            before = p._served[1]
+        else:
+            before = p.serve(now, slow)
+            p._served = (key, before)
         after = p.serve(now, slow, (prio, max(arrive_ms, now), INF, -1, units, service_ms, INF))
         return sum(1 for item in p.waiting
                    if before.get(item[3], INF) <= item[6] < after.get(item[3], INF))
