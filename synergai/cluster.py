@@ -53,7 +53,7 @@ class _Pool:
         self.version = 0
         self._memo = None  # (valid until ms, free heap, last start ms) after every waiting job
         self._memo_key = -1
-        self._served = None  # ((version, now, slowdown), serve()) for priority pools' overtaking checks
+        self._served = None  # priority pools: memoised replay of the waiting jobs (ClusterView._served)
 
     def base_free(self, now: float, slow: float) -> list[float]:
         """Per-unit free-at times from the started jobs (heap order); foreign units never free."""
@@ -99,22 +99,26 @@ class _Pool:
                 finishes.append(f)
         return free, last, first
 
-    def serve(self, now: float, slow: float, extra: tuple | None = None, starts: dict | None = None) -> dict:
+    def serve(self, now: float, slow: float, extra: tuple | None = None, starts: dict | None = None,
+              final: list | None = None) -> dict:
         """Priority pools: replay non-preemptive service in (priority, arrival) order, units freed as predicted,
         a job starting only once it has arrived and the head needs no more units than are free (head-of-line
         blocking, as both backends' priority pools). ``extra`` is a hypothetical new job (id -1). Returns
-        {job id: predicted finish}; fills ``starts`` with {job id: predicted start}."""
+        {job id: predicted finish}; fills ``starts`` with {job id: predicted start} and ``final`` with the free
+        heap and the last start once every job has started."""
         free = self.base_free(now, slow)
         arrivals = sorted(self.waiting if extra is None else [*self.waiting, extra], key=lambda w: (w[1], w[2]))
         finish: dict = {}
         queue: list = []
-        j, n, t = 0, len(arrivals), now
+        j, n, t, last = 0, len(arrivals), now, -INF
         while True:
             while j < n and arrivals[j][1] <= t:
                 heapq.heappush(queue, arrivals[j])
                 j += 1
             if not queue:
                 if j == n:
+                    if final is not None:
+                        final[:] = [free, last]
                     return finish
                 t = max(t, arrivals[j][1])
                 continue
@@ -131,6 +135,7 @@ class _Pool:
                 for _ in range(units):
                     heapq.heappush(free, f)
                 finish[head[3]] = f
+                last = t
                 if starts is not None:
                     starts[head[3]] = t
                 continue
@@ -215,6 +220,13 @@ class ClusterView:
             arrive_ms = now
         w = p.waiting
         if self.priority_queues and w:
+            _, free, last, kmax, amax = self._served(p, i, now)
+            if arrive_ms >= amax and (priority, arrive_ms) >= kmax:  # last in every order: after all of them
+                if units > len(free):
+                    return INF
+                kth = free[0] if units == 1 else heapq.nsmallest(units, free)[-1]
+                s = arrive_ms if arrive_ms > kth else kth
+                return s if s > last else last
             starts: dict = {}
             p.serve(now, self._slow[i], (priority, arrive_ms, INF, -1, units, 0.0, INF), starts)
             return starts.get(-1, INF)
@@ -253,15 +265,24 @@ class ClusterView:
             prio = 0.0
         else:
             prio = priority
-        key = (p.version, now, slow)
-        if p._served is not None and p._served[0] == key:
-            before = p._served[1]
-        else:
-            before = p.serve(now, slow)
-            p._served = (key, before)
+        before, _, _, kmax, amax = self._served(p, i, now)
+        if arrive_ms >= amax and (prio, arrive_ms) >= kmax:
+            return 0
         after = p.serve(now, slow, (prio, max(arrive_ms, now), INF, -1, units, service_ms, INF))
         return sum(1 for item in p.waiting
                    if before.get(item[3], INF) <= item[6] < after.get(item[3], INF))
+
+    def _served(self, p: _Pool, i: int, now: float):
+        """Priority pools: (finishes, free heap, last start, last key, last arrival) of the waiting jobs' replay,
+        memoised per (pool version, clock, slowdown)."""
+        key = (p.version, now, self._slow[i])
+        m = p._served
+        if m is None or m[0] != key:
+            final: list = []
+            fin = p.serve(now, self._slow[i], final=final)
+            free, last = final if final else ([], INF)
+            m = p._served = (key, fin, free, last, p.waiting[-1][:2], max(w[1] for w in p.waiting))
+        return m[1:]
 
     def _tail(self, p: _Pool, i: int, now: float):
         """State after every waiting job, memoised while valid (see module docstring)."""
