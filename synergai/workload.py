@@ -222,11 +222,11 @@ def parse_queries(v: Any, models: Sequence[str], key: str = "workload.queries") 
 
 
 def _is_count(k) -> bool:
-    return isinstance(k, int) and not isinstance(k, bool) or isinstance(k, str) and k.strip().isdigit()
+    return isinstance(k, int) and not isinstance(k, bool) or isinstance(k, str) and k.strip().isascii() and k.strip().isdigit()
 
 
 def _query_count(v, key: str) -> int:
-    if isinstance(v, str) and v.strip().isdigit():
+    if isinstance(v, str) and v.strip().isascii() and v.strip().isdigit():
         v = int(v)
     if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_QUERIES:
         raise ConfigError(key, f"a query count must be an integer in [1, {MAX_QUERIES:,}], got {v!r}")
