@@ -149,3 +149,35 @@ def test_qos_reference_origin_is_relative_to_each_site():
     assert np.allclose(s.job_qos_ms[o == "e"], 5.0) and np.allclose(s.job_qos_ms[o == "c"], 24.0)
     c = gen(origins=["e", "c"], qos_multiplier=2.0)
     assert np.allclose(c.job_qos_ms, 5.0) and same_draws(s, c)
+
+
+def test_batch_latency_model_of_the_derived_offline_rows_is_sane():
+    """A job of q queries at batch b runs ceil(q / b) calls of max(b / T, p50 at batch 1), T the Offline
+    throughput: with the best batch <= q it is never faster than the throughput bound q / T, never slower than
+    q calls at batch 1, and per-sample time never rises with b where the Offline run beat SingleStream."""
+    import re
+    from collections import defaultdict
+    from pathlib import Path
+
+    prof = PerformanceProfile.from_csv([Path(__file__).resolve().parents[1] / "traces" / "mlperf_published.csv"])
+    groups = defaultdict(dict)
+    tput = {}
+    for e in prof.entries:
+        k = (e.device_type, e.model, e.config.power_mode)
+        groups[k][e.config.batch] = e
+        m = re.search(r"Offline throughput \(([0-9.]+) samples/s\)", e.notes)
+        if m:
+            tput[k] = float(m.group(1))
+    checked = 0
+    for k, rows in groups.items():
+        if k not in tput or 1 not in rows:
+            continue
+        b1 = rows[1].p50_ms
+        for b, e in rows.items():
+            if b > 1:
+                assert e.p50_ms == pytest.approx(max(b / tput[k] * 1000, b1), rel=1e-6), (k, b)
+        for q in (1, 3, 8, 32, 100):
+            best = min(e.calls(q) * e.p50_ms for b, e in rows.items() if b <= q)
+            assert q / tput[k] * 1000 * (1 - 1e-9) <= best <= q * b1 * (1 + 1e-9), (k, q)
+            checked += 1
+    assert checked >= 5 * 15
