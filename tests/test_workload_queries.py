@@ -12,8 +12,7 @@ from synergai.domain import Config
 from synergai.errors import ConfigError
 from synergai.policy import make_policy
 from synergai.profile import DeterministicDist, PerformanceProfile
-from synergai.workload import (WorkloadSpec, cluster_capacity_per_s, generate, parse_queries,
-                               usable_capacity_per_s)
+from synergai.workload import WorkloadSpec, cluster_capacity_per_s, generate, parse_queries, usable_capacity_per_s
 
 B4 = Config("tensorrt", "int8", 4, 0, "MAXN")
 
@@ -45,7 +44,7 @@ def test_fixed_queries_draw_nothing_and_distributions_leave_other_streams_alone(
     vals, counts = np.unique(dist.queries, return_counts=True)
     assert list(vals) == [1, 8, 32]
     n = len(dist)
-    for v, p, c in zip(vals, (0.6, 0.3, 0.1), counts):
+    for p, c in zip((0.6, 0.3, 0.1), counts):
         assert abs(c - p * n) < 4 * math.sqrt(n * p * (1 - p))
     assert np.array_equal(dist.queries, gen(queries={1: 0.6, 8: 0.3, 32: 0.1}).queries)  # seeded
     assert not np.array_equal(dist.queries, gen(seed=12, queries={1: 0.6, 8: 0.3, 32: 0.1}).queries)
