@@ -366,6 +366,7 @@ def usable_capacity_per_s(profile: PerformanceProfile, nodes: Sequence[Node], ne
     each pair's busy time (jobs/s x units x calls x mean service) fitting its pool. Classes that no pair can
     serve count in lambda but need no capacity: they miss their target even on an idle cluster.
     """
+    from scipy import sparse
     from scipy.optimize import linprog
 
     groups: dict[tuple, list] = {}
@@ -404,22 +405,22 @@ def usable_capacity_per_s(profile: PerformanceProfile, nodes: Sequence[Node], ne
                         lost += share
     if not cols:
         return 0.0, lost
-    nx_, nk, npool = len(cols), len(cls_share), len(pool_rows)
-    # variables: x_0..x_{nx-1} (jobs/s of a class on a pair), then lambda
-    a = np.zeros((nk + npool, nx_ + 1))
-    for j, (k, row, us) in enumerate(cols):
-        a[k, j] = -1.0
-        a[nk + row, j] = us
-    served = {k for k, _, _ in cols}
-    for k in served:
-        a[k, nx_] = cls_share[k]
-    keep = [k for k in range(nk) if k in served] + list(range(nk, nk + npool))
-    b = np.zeros(nk + npool)
+    nx_, npool = len(cols), len(pool_rows)
+    # variables: x_0..x_{nx-1} (jobs/s of a class on a pair), then lambda. Rows: one demand row per servable class
+    # (lambda x share - sum of its x <= 0), then one capacity row per pool (sum of busy unit-s <= units).
+    served = sorted({k for k, _, _ in cols})
+    row_of = {k: r for r, k in enumerate(served)}
+    ns = len(served)
+    ri = [row_of[k] for k, _, _ in cols] + [ns + row for _, row, _ in cols] + list(range(ns))
+    ci = list(range(nx_)) * 2 + [nx_] * ns
+    vals = [-1.0] * nx_ + [us for _, _, us in cols] + [cls_share[k] for k in served]
+    a = sparse.csr_matrix((vals, (ri, ci)), shape=(ns + npool, nx_ + 1))
+    b = np.zeros(ns + npool)
     for _, (row, cap) in pool_rows.items():
-        b[nk + row] = cap
+        b[ns + row] = cap
     c = np.zeros(nx_ + 1)
     c[-1] = -1.0
-    res = linprog(c, A_ub=a[keep], b_ub=b[keep], bounds=(0, None), method="highs")
+    res = linprog(c, A_ub=a, b_ub=b, bounds=(0, None), method="highs")
     if res.status != 0:
         raise ConfigError("workload.load_basis", f"the usable-capacity LP failed: {res.message}")
     return float(res.x[-1]), lost
