@@ -135,8 +135,8 @@ class Workload:
         self.single, self.windowed = [], []
         for i in range(len(s)):
             m = models[s.model_idx[i]]
-            args = (m, s.qos_ms[m], origins[s.origin_idx[i]])
-            kw = dict(queries=s.queries, input_bytes=s.input_bytes[m], private=bool(s.private[i]))
+            args = (m, float(s.job_qos_ms[i]), origins[s.origin_idx[i]])
+            kw = dict(queries=int(s.queries[i]), input_bytes=s.input_bytes[m], private=bool(s.private[i]))
             self.single.append(Job(i, *args, T_MS, **kw))
             self.windowed.append(Job(i, *args, T_MS - (end[i] - s.arrival_ms[i]), **kw))
         cut = np.flatnonzero(np.diff(grid)) + 1  # the simulator's windows: same grid cell = same window
@@ -148,7 +148,7 @@ class Workload:
         for m in models:
             for o in origins:
                 for p in (False, True):
-                    self.kinds.append(Job(-1 - len(self.kinds), m, s.qos_ms[m], o, T_MS, s.queries,
+                    self.kinds.append(Job(-1 - len(self.kinds), m, s.qos_ms[m], o, T_MS, int(s.queries[0]),
                                           s.input_bytes[m], p))
 
     def batches(self, window: str):

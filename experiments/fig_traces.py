@@ -44,12 +44,16 @@ def profile_table(profile: PerformanceProfile) -> pd.DataFrame:
 
 def heatmap(t: pd.DataFrame, out: Path) -> pd.DataFrame:
     b1 = t[t["batch"] == 1]
-    # best threads / power mode per (device, engine, precision, model): the configuration a user would pick
-    best = b1.loc[b1.groupby(["device_type", "engine", "precision", "model"])["p50_ms"].idxmin()]
-    best = best.assign(setting=best["device_type"] + " | " + best["engine"] + " " + best["precision"])
+    # best threads per (device, engine, precision, power mode, model): the configuration a user would pick; power
+    # modes are node-wide, so each mode of a board is its own column (named where the board has several)
+    best = b1.loc[b1.groupby(["device_type", "engine", "precision", "power_mode", "model"])["p50_ms"].idxmin()]
+    modes = best.groupby("device_type")["power_mode"].nunique()
+    mode = np.where(best["device_type"].map(modes) > 1, " [" + best["power_mode"] + "]", "")
+    best = best.assign(setting=best["device_type"] + " | " + best["engine"] + " " + best["precision"] + mode)
     grid = best.pivot(index="model", columns="setting", values="p50_ms")
-    fig, ax = plt.subplots(figsize=(max(8, 0.55 * grid.shape[1] + 3), 0.5 * grid.shape[0] + 3))
+    fig, ax = plt.subplots(figsize=(max(8, 0.42 * grid.shape[1] + 4), 0.5 * grid.shape[0] + 4))
     sns.heatmap(np.log10(grid), annot=grid.map(lambda v: "" if np.isnan(v) else f"{v:.3g}"), fmt="", ax=ax,
+                annot_kws={"fontsize": 6},
                 cmap="viridis_r", cbar_kws={"label": "log10 p50 latency (ms), batch 1"})
     ax.set(xlabel="", ylabel="", title="Batch-1 median latency (ms): model × device | engine precision")
     ax.tick_params(axis="x", rotation=60)
@@ -59,7 +63,7 @@ def heatmap(t: pd.DataFrame, out: Path) -> pd.DataFrame:
 
 
 def scaling(t: pd.DataFrame, out: Path) -> pd.DataFrame:
-    x86 = t[t["device_type"].str.startswith("x86")]
+    x86 = t[t["device_type"].str.startswith("x86") & (t["threads"] > 0)]  # rows measured at a thread count
     if x86.empty:
         raise SynergAIError("no x86 rows in the traces")
     x86 = x86.assign(setting=x86["engine"] + " " + x86["precision"])

@@ -339,10 +339,10 @@ def instance_from_sim(testbed: Testbed, profile: PerformanceProfile, stream: Job
                     machines[key] = len(names)
                     names.append(f"{node.name}/{e.resource}")
                 svc = 0.0
-                for _ in range(e.calls(stream.queries)):  # summed per call, as ServiceSampler.draw does
+                for _ in range(e.calls(int(stream.queries[j]))):  # summed per call, as ServiceSampler.draw does
                     svc += e.dist.mean_ms
                 opts.append(Option(machines[key], route.transfer_ms(nbytes), svc, node.name, e.config))
-        jobs.append(LBJob(float(stream.arrival_ms[j]), float(stream.qos_ms[model]), tuple(opts)))
+        jobs.append(LBJob(float(stream.arrival_ms[j]), float(stream.job_qos_ms[j]), tuple(opts)))
     return Instance(tuple(jobs), tuple(names))
 
 

@@ -243,7 +243,7 @@ class Simulation:
         arrival = s.arrival_ms.tolist()
         model_idx, origin_idx, private = s.model_idx.tolist(), s.origin_idx.tolist(), s.private.tolist()
         models, origins = s.models, s.origins
-        qos = [s.qos_ms[m] for m in models]
+        qos, queries = s.job_qos_ms.tolist(), s.queries.tolist()  # per job
         nbytes = [s.input_bytes[m] for m in models]
         window = self.policy.window_ms
         bar = _progress(len(arrival)) if self.progress else None
@@ -252,7 +252,7 @@ class Simulation:
             if t > env.now:
                 yield env.timeout(t - env.now)
             m = model_idx[i]
-            job = Job(i, models[m], qos[m], origins[origin_idx[i]], t, s.queries, nbytes[m], private[i])
+            job = Job(i, models[m], qos[i], origins[origin_idx[i]], t, queries[i], nbytes[m], private[i])
             if window > 0:
                 self._to_window((job,))
             else:
@@ -384,7 +384,7 @@ def jobs_table(stream: JobStream, ok: np.ndarray, cols: dict, power_w: np.ndarra
     """The per-job results table every backend returns (``JOB_COLUMNS``): the job's own columns from the stream,
     the backend's per-job ``cols`` (placement, times, reason, retries) and the columns derived from them."""
     arrival = stream.arrival_ms
-    qos = np.array([stream.qos_ms[m] for m in stream.models])[stream.model_idx]
+    qos = stream.job_qos_ms
     finish = np.where(ok, cols["finish_ms"], np.nan)
     latency = finish - arrival
     svc = cols["service_ms"]

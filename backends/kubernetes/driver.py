@@ -185,9 +185,9 @@ class KubernetesBackend:
 
         def create(js: _JobState) -> None:
             i = js.i
-            ann = {N.ANN_JOB_ID: str(i), N.ANN_MODEL: models[i], N.ANN_QOS_MS: repr(float(stream.qos_ms[models[i]])),
+            ann = {N.ANN_JOB_ID: str(i), N.ANN_MODEL: models[i], N.ANN_QOS_MS: repr(float(stream.job_qos_ms[i])),
                    N.ANN_ORIGIN_SITE: origins[i], N.ANN_ARRIVAL_MS: repr(float(arrival[i])),
-                   N.ANN_QUERIES: str(stream.queries), N.ANN_INPUT_BYTES: str(int(stream.input_bytes[models[i]])),
+                   N.ANN_QUERIES: str(int(stream.queries[i])), N.ANN_INPUT_BYTES: str(int(stream.input_bytes[models[i]])),
                    N.ANN_PRIVATE: "true" if private[i] else "false", N.ANN_ATTEMPT: str(js.attempt)}
             pod = client.V1Pod(
                 metadata=client.V1ObjectMeta(name=js.pod, annotations=ann, labels={"app.kubernetes.io/name": "synergai-job",
