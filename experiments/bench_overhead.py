@@ -9,7 +9,7 @@ types first (orin-a, xnx-a-0, l4, vm-0, orin-b, xnx-a-1, vm-1, xnx-b, vm-2, vm-3
 copies of the default plus the first N % 10 of that order. So 3 nodes = one Orin, one Xavier NX, one L4;
 10 nodes = the default testbed; 100, 1,000, 10,000 nodes keep its proportions exactly.
 
-State: one read-only ``ClusterView`` per N with a static background of outstanding work (``--background`` jobs
+State: one read-only ``ClusterView`` per N and queue discipline with a static background of outstanding work (``--background`` jobs
 per node, placed at the decision time through ``view.on_placed`` with a random fitting batch-1 config of a
 model drawn from the mix and its predicted mean service time). Decisions are *not* applied to the view, so
 every policy and every call sees the same state. The clock stays at the decision time T; jobs come from the
@@ -96,13 +96,17 @@ def scaled_testbed(base: Testbed, n: int) -> Testbed:
     return Testbed(f"{base.name}x{n}", nodes, base.network)
 
 
-def background_view(profile, nodes, mix, per_node, rng) -> ClusterView:
-    """A view at T with ``per_node`` outstanding jobs per node (random fitting batch-1 config, mean service)."""
-    view = ClusterView(nodes)
-    view.on_clock(T_MS)
+def background_view(profile, nodes, mix, per_node, rng, disciplines=("fifo", "priority")) -> dict[str, ClusterView]:
+    """Views at T with ``per_node`` outstanding jobs per node (random fitting batch-1 config, mean service), one per
+    queue discipline with the same background. Jobs that fit their pool's free units are marked started (as the
+    node would be running them); the rest wait. Queue keys on priority views are random deadlines in [T, T + 1 s]."""
+    views = {d: ClusterView(nodes, d) for d in disciplines}
+    for v in views.values():
+        v.on_clock(T_MS)
     models, w = list(mix), np.array(list(mix.values()), float)
     jid = 10**9
     for n in nodes:
+        used = {"cpu": 0, "accel": 0}
         for _ in range(per_node):
             drawn = models[rng.choice(len(models), p=w / w.sum())]
             for m in (drawn, *models):  # the drawn model, else any the node can run
@@ -114,9 +118,17 @@ def background_view(profile, nodes, mix, per_node, rng) -> ClusterView:
                 continue
             e = cands[int(rng.integers(len(cands)))]
             job = Job(jid, m, math.inf, n.site, T_MS)
-            view.on_placed(job, Placement(jid, n.name, e.config), e.resource, e.units, T_MS, e.service_ms(1))
+            prio = T_MS + float(rng.random()) * 1000.0
+            start = used[e.resource] + e.units <= n.capacity(e.resource)
+            if start:
+                used[e.resource] += e.units
+            for v in views.values():
+                v.on_placed(job, Placement(jid, n.name, e.config, priority=prio), e.resource, e.units, T_MS,
+                            e.service_ms(1))
+                if start:
+                    v.on_started(jid, T_MS)
             jid += 1
-    return view
+    return views
 
 
 class Workload:
@@ -243,7 +255,8 @@ def measure_size(n, args, profile, base, spec, log):
     tb = scaled_testbed(base, n)
     t0 = time.perf_counter()
     wl = Workload(spec, profile, tb, args.pool, rng)
-    view = background_view(profile, tb.nodes, {m: spec.mix[m] for m in spec.models()}, args.background, rng)
+    views = background_view(profile, tb.nodes, {m: spec.mix[m] for m in spec.models()}, args.background, rng)
+    view = views["fifo"]
     log(f"\n== {n} nodes ({', '.join(f'{k}={v}' for k, v in _type_counts(tb.nodes).items())}); capacity "
         f"{wl.capacity:,.0f} jobs/s, rate {wl.rate_per_ms * 1e3:,.0f} jobs/s; default 10 ms window: "
         f"{wl.rate_per_ms * wl.window_ms:,.2f} jobs expected, {wl.mean_default_jobs:,.2f} per non-empty window; "
@@ -251,7 +264,8 @@ def measure_size(n, args, profile, base, spec, log):
         f"load avg {os.getloadavg()[0]:.2f}")
     cells = []
     for name in args.policies:
-        policy, prep_ms, warm_ms, per_kind = setup_policy(name, profile, tb, wl, view, args.seed)
+        policy, prep_ms, warm_ms, per_kind = setup_policy(name, profile, tb, wl, views[policy_discipline(name)],
+                                                          args.seed)
         windows = args.windows if policy.window_ms > 0 else ["per-job"]
         for w in windows:
             cells.append(Cell(n, name, policy, w, wl.batches(w), prep_ms, warm_ms, per_kind, wl.rate_per_ms * 1e3))
@@ -278,7 +292,8 @@ def measure_size(n, args, profile, base, spec, log):
                     continue
             hits0 = getattr(c.policy, "cap_hits", 0)
             # every round replays the same batches from the start: rounds are repeats, their p50 spread is noise
-            ns, jobs, _ = time_calls(c.policy, view, c.batches, 0, max_calls, budget_ns, min_calls, hard_ns)
+            ns, jobs, _ = time_calls(c.policy, views[c.policy.queue_discipline], c.batches, 0, max_calls, budget_ns,
+                                     min_calls, hard_ns)
             c.cap_hits += getattr(c.policy, "cap_hits", 0) - hits0
             c.ns += ns
             c.jobs += jobs
@@ -291,7 +306,11 @@ def measure_size(n, args, profile, base, spec, log):
         rows.append(c.row(load1))
     for row in rows:
         log(_fmt_row(row))
-    return rows, (tb, wl, view)
+    return rows, (tb, wl, views)
+
+
+def policy_discipline(name: str) -> str:
+    return make_policy(name).queue_discipline
 
 
 def _type_counts(nodes):
@@ -362,7 +381,8 @@ def comparison(rows, log):
 
 def profile_policy(name, n, state, args, profile, log):
     """cProfile the timed loop of one policy at one N (after warm-up), top functions by own time."""
-    tb, wl, view = state
+    tb, wl, views = state
+    view = views[policy_discipline(name)]
     policy, *_ = setup_policy(name, profile, tb, wl, view, args.seed)
     batches = wl.batches("1" if policy.window_ms > 0 else "per-job")
     prof = cProfile.Profile()

@@ -220,7 +220,11 @@ class ClusterView:
             arrive_ms = now
         w = p.waiting
         if self.priority_queues and w:
-            _, free, last, kmax, amax = self._served(p, i, now)
+            _, free, last, kmax, amax, _ = self._served(p, i, now)
+            if units == 1 and arrive_ms >= amax and (priority, arrive_ms) < kmax:
+                fast = self._one_slot_insert(p, i, now, arrive_ms, (priority, arrive_ms))
+                if fast is not None:
+                    return fast[0]
             if arrive_ms >= amax and (priority, arrive_ms) >= kmax:  # last in every order: after all of them
                 if units > len(free):
                     return INF
@@ -251,8 +255,8 @@ class ClusterView:
     def overtaken_late(self, i: int, resource: str, units: int, arrive_ms: float, priority: float,
                        service_ms: float) -> int:
         """How many waiting jobs that are predicted on time would be predicted late if a new job (``units``,
-        reaching the node at ``arrive_ms``, queue key ``priority`` on priority pools, ``service_ms``) joined the
-        pool: those it would go ahead of in the queue, and -- service being non-preemptive -- those still in
+        reaching the node at ``arrive_ms``, queue key ``priority`` on priority pools, predicted service
+        ``service_ms`` on this node, slowdown included) joined the pool: those it would go ahead of in the queue, and -- service being non-preemptive -- those still in
         transit that it would reach an idle pool before."""
         p = self._pools[i][resource]
         w = p.waiting
@@ -265,24 +269,58 @@ class ClusterView:
             prio = 0.0
         else:
             prio = priority
-        before, _, _, kmax, amax = self._served(p, i, now)
+        before, _, _, kmax, amax, _ = self._served(p, i, now)
         if arrive_ms >= amax and (prio, arrive_ms) >= kmax:
             return 0
-        after = p.serve(now, slow, (prio, max(arrive_ms, now), INF, -1, units, service_ms, INF))
+        if units == 1:
+            fast = self._one_slot_insert(p, i, now, arrive_ms, (prio, arrive_ms))
+            if fast is not None:  # it delays every unstarted job with a larger key by its service
+                _, sched = fast
+                return sum(1 for s, f, k, _, until in sched
+                           if s >= arrive_ms and k > (prio, arrive_ms) and f <= until < f + service_ms)
+        after = p.serve(now, slow, (prio, max(arrive_ms, now), INF, -1, units, service_ms / slow, INF))
         return sum(1 for item in p.waiting
                    if before.get(item[3], INF) <= item[6] < after.get(item[3], INF))
 
     def _served(self, p: _Pool, i: int, now: float):
-        """Priority pools: (finishes, free heap, last start, last key, last arrival) of the waiting jobs' replay,
-        memoised per (pool version, clock, slowdown)."""
-        key = (p.version, now, self._slow[i])
+        """Priority pools: the waiting jobs' replay, memoised per (pool version, clock, slowdown): (finishes, free
+        heap and last start once all started, last key, last arrival, schedule) -- the schedule being
+        (start, finish, key, service, protect-until) per waiting job in start order."""
+        slow = self._slow[i]
+        key = (p.version, now, slow)
         m = p._served
         if m is None or m[0] != key:
             final: list = []
-            fin = p.serve(now, self._slow[i], final=final)
+            starts: dict = {}
+            fin = p.serve(now, slow, starts=starts, final=final)
             free, last = final if final else ([], INF)
-            m = p._served = (key, fin, free, last, p.waiting[-1][:2], max(w[1] for w in p.waiting))
+            sched = sorted((starts[w[3]], fin[w[3]], w[:2], w[5] * slow, w[6]) for w in p.waiting if w[3] in fin)
+            m = p._served = (key, fin, free, last, p.waiting[-1][:2], max(w[1] for w in p.waiting), sched)
         return m[1:]
+
+    def _one_slot_insert(self, p: _Pool, i: int, now: float, arrive_ms: float, key: tuple):
+        """A one-unit priority pool and a job that arrives after every waiting job: at the first moment the pool
+        picks a job from then on, every unstarted job is queued, so the new job starts after the running job and
+        every unstarted job with a smaller key. Returns (start, schedule) or None when this shortcut does not
+        apply."""
+        if p.cap - p.foreign != 1 or len(p.running) > 1:
+            return None
+        _, _, _, _, amax, sched = self._served(p, i, now)
+        if arrive_ms < amax:
+            return None
+        t = arrive_ms
+        for units, start, svc in p.running.values():
+            f = start + svc * self._slow[i]
+            if f > t:
+                t = f
+        ahead = 0.0
+        for s, f, k, svc, _ in sched:
+            if s < arrive_ms:
+                if f > t:
+                    t = f
+            elif k <= key:
+                ahead += svc
+        return t + ahead, sched
 
     def _tail(self, p: _Pool, i: int, now: float):
         """State after every waiting job, memoised while valid (see module docstring)."""

@@ -142,3 +142,39 @@ def test_memoised_predictions_equal_a_fresh_replay(discipline):
             p = v._pools[0]["cpu"]
             p._memo = None  # force a replay from scratch
             assert v.start_at(0, "cpu", 1, arrive, 2.0) == got
+
+
+def test_one_slot_priority_shortcut_equals_the_full_replay():
+    rng = np.random.default_rng(11)
+    v = view("priority")
+    now, k, placed, started = 0.0, 0, [], []
+    checked = 0
+    for step in range(600):
+        now += float(rng.exponential(1.0))
+        v.on_clock(now)
+        r = rng.random()
+        if r < 0.5:
+            place(v, k, now + float(rng.choice([0.0, 0.5])), float(rng.exponential(3.0)), prio=float(rng.integers(0, 50)),
+                  qos=float(rng.uniform(5, 60)), placed_at=now)
+            placed.append(k)
+            k += 1
+        elif r < 0.75 and placed and not started:
+            j = placed.pop(0)
+            v.on_started(j, now)
+            started.append(j)
+        elif started:
+            v.on_completed(started.pop(), now, float(rng.exponential(3.0)))
+        p = v._pools[0]["accel"]
+        if not p.waiting:
+            continue
+        arrive = now + 2.0
+        for prio in (0.0, 25.0, 100.0):
+            starts: dict = {}
+            p.serve(now, v.slowdown_at(0), (prio, arrive, math.inf, -1, 1, 0.0, math.inf), starts)
+            assert v.start_at(0, "accel", 1, arrive, prio) == pytest.approx(starts[-1])
+            before = p.serve(now, v.slowdown_at(0))
+            after = p.serve(now, v.slowdown_at(0), (prio, arrive, math.inf, -1, 1, 4.0 / v.slowdown_at(0), math.inf))
+            want = sum(1 for w in p.waiting if before.get(w[3], math.inf) <= w[6] < after.get(w[3], math.inf))
+            assert v.overtaken_late(0, "accel", 1, arrive, prio, 4.0) == want
+            checked += 1
+    assert checked > 100
