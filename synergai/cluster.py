@@ -309,7 +309,7 @@ class ClusterView:
         if arrive_ms < amax:
             return None
         t = arrive_ms
-        for units, start, svc in p.running.values():
+        for _units, start, svc in p.running.values():
             f = start + svc * self._slow[i]
             if f > t:
                 t = f

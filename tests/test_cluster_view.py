@@ -122,7 +122,7 @@ def test_memoised_predictions_equal_a_fresh_replay(discipline):
     rng = np.random.default_rng(7)
     v = view(discipline, cores=3, slots=0)
     now, k, placed, started = 0.0, 0, [], []
-    for step in range(400):
+    for _ in range(400):
         now += float(rng.exponential(2.0))
         v.on_clock(now)
         r = rng.random()
@@ -149,7 +149,7 @@ def test_one_slot_priority_shortcut_equals_the_full_replay():
     v = view("priority")
     now, k, placed, started = 0.0, 0, [], []
     checked = 0
-    for step in range(600):
+    for _ in range(600):
         now += float(rng.exponential(1.0))
         v.on_clock(now)
         r = rng.random()

@@ -69,6 +69,7 @@ class Kind(NamedTuple):
     """Everything the online step needs for one kind of job (model, origin, privacy, queries, size, target)."""
 
     id: int
+    qos_ms: float
     ranked: tuple[Option, ...]  # options that can meet the target at all (transfer + tail <= QoS)
     by_bound: tuple[Option, ...]  # every option by no-wait completion (transfer + mean service)
 
@@ -135,7 +136,7 @@ class SynergAIPolicy(Policy):
         self._rate = self._rho = self._resid = np.zeros(n_pools)  # smoothed per ms
         self._rho_list = [0.0] * n_pools
         self._since, self._epoch_start, self._smoothed = 0, None, False
-        self._order: dict[int, tuple[tuple[float, float, Option], ...]] = {}  # kind -> (bound, cost, option)
+        self._order: dict[tuple, tuple[tuple[float, float, Option], ...]] = {}  # (kind, likely) -> options
 
     # ---------------------------------------------------------------- offline: options per kind of job
     def _entries(self, job, n: Node) -> list[ProfileEntry]:
@@ -186,7 +187,7 @@ class SynergAIPolicy(Policy):
         if self.objective in ("least_capable", "energy"):
             ranked.sort(key=lambda o: o.rank)
         by_bound = sorted(out, key=lambda o: o.transfer_ms + o.mean_ms)
-        kd = self._kinds[k] = Kind(len(self._kinds), tuple(ranked), tuple(by_bound))
+        kd = self._kinds[k] = Kind(len(self._kinds), job.qos_ms, tuple(ranked), tuple(by_bound))
         return kd
 
     def options(self, job):
@@ -202,12 +203,19 @@ class SynergAIPolicy(Policy):
         s = o.share
         return lam * (s * s / 2.0) / (1.0 - rho) + lam * resid * s / (1.0 - rho) ** 2
 
-    def _by_bound(self, kd: Kind) -> tuple[tuple[float, float, Option], ...]:
-        """The kind's feasible-at-all options as (bound + marginal cost, marginal cost, option), cheapest first."""
-        order = self._order.get(kd.id)
+    def _by_bound(self, kd: Kind, likely: bool = False) -> tuple[tuple[float, float, Option], ...]:
+        """The kind's options that can meet the target at all, as (bound + marginal cost, marginal cost, option),
+        cheapest first. ``likely``: instead those that meet it only on the mean (transfer + mean service <= QoS,
+        not at the tail)."""
+        order = self._order.get((kd.id, likely))
         if order is None:
-            order = self._order[kd.id] = tuple(sorted(
-                ((o.bound + (x := self.externality(o)), x, o) for o in kd.ranked), key=lambda t: t[0]))
+            if likely:
+                tail_ok = {id(o) for o in kd.ranked}
+                opts = [o for o in kd.by_bound if id(o) not in tail_ok and o.transfer_ms + o.mean_ms <= kd.qos_ms]
+                keyed = ((o.transfer_ms + o.mean_ms + (x := self.externality(o)), x, o) for o in opts)
+            else:
+                keyed = ((o.bound + (x := self.externality(o)), x, o) for o in kd.ranked)
+            order = self._order[kd.id, likely] = tuple(sorted(keyed, key=lambda t: t[0]))
         return order
 
     def _record(self, o: Option, k: float, now: float) -> None:
@@ -239,53 +247,27 @@ class SynergAIPolicy(Policy):
     def schedule(self, jobs, view):
         out = []
         now = view.now_ms
-        ready, start_at, slow_at = view.ready_at, view.start_at, view.slowdown_at
-        factor = self._factor if self.online_correction else None
         edf = self.queue_discipline == "priority"
         marginal = self.objective == "marginal_cost"
-        protect = edf or marginal
-        rho = self._rho_list
+        factor = self._factor if self.online_correction else None
         for job in jobs:
             kd = self.kind(job)
             deadline = job.arrival_ms + job.qos_ms
             prio = deadline if edf else 0.0
-            best, best_finish, best_k, best_score = None, math.inf, 1.0, math.inf
-            lo = view.min_slowdown() if marginal and factor is None else 0.0
-            seq = self._by_bound(kd) if marginal else ((0.0, 0.0, o) for o in kd.ranked)
-            for key, ext, o in seq:
-                if marginal and now + o.transfer_ms + o.tail_ms * lo + ext >= best_score:
-                    if lo >= 1.0:
-                        break  # sorted by bound + cost, which no later option's score can undercut
-                    continue
-                if not ready(o.i):
-                    continue
-                k = slow_at(o.i)
-                if factor is not None:
-                    k *= factor.get((o.node.name, o.entry.config), 1.0)
-                arrive = now + o.transfer_ms
-                start = start_at(o.i, o.resource, o.units, arrive, prio)
-                r = rho[o.pool]
-                # work that will reach the pool while this job's input is in flight is not in the view yet
-                finish = start + o.tail_ms * k + r * o.transfer_ms
-                if edf and start > arrive:  # work arriving while it waits, with an earlier deadline, goes first
-                    finish += (start - arrive) * r / (1.0 - r)
-                if finish > deadline:
-                    continue
-                if protect and view.overtaken_late(o.i, o.resource, o.units, arrive, prio, o.mean_ms * k):
-                    continue
-                if o.rank:  # static rank order: the first feasible option is the choice
-                    best, best_finish, best_k = o, finish, k
-                    break
-                score = finish + ext
-                if score < best_score:
-                    best, best_finish, best_k, best_score = o, finish, k, score
-            if best is not None:
+            if marginal:
+                found = self._feasible(job, self._by_bound(kd), view, now, deadline, prio, True)
+                if found is None and self.tail_aware:  # nothing meets the target at the tail: try on the mean
+                    found = self._feasible(job, self._by_bound(kd, likely=True), view, now, deadline, prio, False)
+            else:
+                found = self._feasible(job, ((0.0, 0.0, o) for o in kd.ranked), view, now, deadline, prio, True)
+            if found is not None:
+                o, finish, k, margin = found
                 if marginal:
-                    self._record(best, best_k, now)
-                # protect the job's tail, not its mean, when later jobs overtake it
-                out.append(Placement(job.id, best.node.name, best.entry.config, best_finish - job.arrival_ms,
-                                     best.mean_ms * best_k, f"{self.name}: feasible, {self.objective}",
-                                     priority=prio, protect_until_ms=deadline - (best.tail_ms - best.mean_ms) * best_k))
+                    self._record(o, k, now)
+                # protect the job's own tail (not its mean) when later jobs overtake it
+                out.append(Placement(job.id, o.node.name, o.entry.config, finish - job.arrival_ms, o.mean_ms * k,
+                                     f"{self.name}: feasible, {self.objective}", priority=prio,
+                                     protect_until_ms=deadline - margin))
                 continue
             if self.admission and kd.by_bound:
                 out.append(Placement.reject(job.id, f"{self.name}: admission control: no node can meet the "
@@ -296,6 +278,49 @@ class SynergAIPolicy(Policy):
                 self._record(o, k, now)
             out.append(pl)
         return out
+
+    def _feasible(self, job, seq, view, now, deadline, prio, tail: bool):
+        """The best option of ``seq`` ((sort key, marginal cost, option), cheapest first) that meets the deadline
+        with its service at the tail (``tail``) or on the mean, and makes no queued on-time job late.
+        Returns (option, predicted finish, slowdown, tail margin) or None."""
+        marginal = self.objective == "marginal_cost"
+        edf = self.queue_discipline == "priority"
+        protect = edf or marginal
+        factor = self._factor if self.online_correction else None
+        rho = self._rho_list
+        ready, start_at, slow_at = view.ready_at, view.start_at, view.slowdown_at
+        lo = view.min_slowdown() if marginal and factor is None else 0.0
+        best, best_finish, best_k, best_score = None, math.inf, 1.0, math.inf
+        for _, ext, o in seq:
+            svc = o.tail_ms if tail else o.mean_ms
+            if marginal and now + o.transfer_ms + svc * lo + ext >= best_score:
+                if lo >= 1.0:
+                    break  # sorted by bound + cost, which no later option's score can undercut
+                continue
+            if not ready(o.i):
+                continue
+            k = slow_at(o.i)
+            if factor is not None:
+                k *= factor.get((o.node.name, o.entry.config), 1.0)
+            arrive = now + o.transfer_ms
+            start = start_at(o.i, o.resource, o.units, arrive, prio)
+            r = rho[o.pool]
+            # work that will reach the pool while this job's input is in flight is not in the view yet
+            finish = start + svc * k + r * o.transfer_ms
+            if edf and start > arrive:  # work arriving while it waits, with an earlier deadline, goes first
+                finish += (start - arrive) * r / (1.0 - r)
+            if finish > deadline:
+                continue
+            if protect and view.overtaken_late(o.i, o.resource, o.units, arrive, prio, o.mean_ms * k):
+                continue
+            if o.rank:  # static rank order: the first feasible option is the choice
+                return o, finish, k, (o.tail_ms - o.mean_ms) * k
+            score = finish + ext
+            if score < best_score:
+                best, best_finish, best_k, best_score = o, finish, k, score
+        if best is None:
+            return None
+        return best, best_finish, best_k, ((best.tail_ms - best.mean_ms) * best_k if tail else 0.0)
 
     def _least_excess(self, job, kd, view, now, deadline, edf, factor):
         """No option meets the target: the node where the job completes earliest.
