@@ -24,7 +24,8 @@ def test_default_experiment_smoke(tmp_path):
     assert r.returncode == 0, r.stderr
     summary = pd.read_csv(out / "summary.csv")
     assert set(summary["policy"]) == {"random", "round_robin", "least_outstanding", "k8s_default", "edge_first",
-                                      "cloud_only", "greedy", "mael", "slo_mael", "slo_mael_plain", "synergai"}
+                                      "cloud_only", "greedy", "edf", "infaas", "mael", "slo_mael", "slo_mael_plain",
+                                      "synergai"}
     assert set(summary["window"]) == {"all", "steady"}
     assert (summary.loc[summary["window"] == "all", "jobs"] == 1500).all()
     jobs = pd.read_csv(out / "jobs.csv.gz")
