@@ -389,7 +389,9 @@ def figures(agg: pd.DataFrame, out: Path, log=print) -> list[Path]:
                         ax.errorbar(s["load"], m, yerr=yerr,
                                     label=p, color=colors[(2 * k) % 20 if k < 10 else (2 * k + 1) % 20],
                                     marker=markers[k % len(markers)], ls=styles[k % len(styles)],
-                                    lw=2.2 if p == "synergai" else 1.1, ms=4, capsize=2, zorder=3 if p == "synergai" else 2)
+                                    lw=3.5 if p == "synergai" else 1.1, ms=4, capsize=2,
+                                    alpha=0.55 if p == "synergai" else 1.0,  # wide and under: ties stay visible
+                                    zorder=1 if p == "synergai" else 2)
                     if span >= 100:  # values span >= 2 decades: log axis, linear near 0 so zeros still show
                         floor = pos.min()
                         ax.set_yscale("symlog", linthresh=floor)
