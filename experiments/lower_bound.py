@@ -154,6 +154,8 @@ class ExcessBound:
     status: str
     solve_s: float
     jobs: int  # jobs counted (every job that has an option)
+    assignment: list[int | None] = field(default_factory=list)  # the solver's schedule (replayed), if any
+    orders: list[list[int]] = field(default_factory=list)
 
 
 def _place(running: list[tuple[float, int]], prev: float, release: float, units: int, cap: int) -> float:
@@ -329,16 +331,20 @@ class _GridOption:
     units: int
 
 
-def _grid_options(instance: Instance, j: int, on_time_only: bool) -> tuple[list[_GridOption], dict[int, int]]:
+def _grid_options(instance: Instance, j: int, on_time_only: bool,
+                  inner: bool = False) -> tuple[list[_GridOption], dict[int, int]]:
     """Job j's options on the grid without dominated ones, and a map option -> the kept option that dominates
-    it (same machine, release, duration and units all no larger: any schedule using it stays feasible)."""
+    it (same machine, release, duration and units all no larger: any schedule using it stays feasible).
+    ``inner``: round the other way (releases and durations up, deadlines down): every schedule of that model
+    is a real one, which is how an upper bound is tightened when the relaxation's schedule replays worse."""
     jb = instance.jobs[j]
-    deadline = _up(jb.deadline_ms)
+    lo, hi = (_up, _down) if inner else (_down, _up)
+    deadline = hi(jb.deadline_ms)
     opts = []
     for k, o in enumerate(jb.options):
         if o.units > instance.cap(o.machine):
             continue
-        g = _GridOption(k, o.machine, _down(jb.arrival_ms + o.transfer_ms), max(0, _down(o.service_ms)), o.units)
+        g = _GridOption(k, o.machine, lo(jb.arrival_ms + o.transfer_ms), max(0, lo(o.service_ms)), o.units)
         if on_time_only and g.release + g.duration > deadline:
             continue
         opts.append(g)
@@ -376,25 +382,18 @@ def _solver(time_limit_s: float, workers: int, core: bool = True):
     return s
 
 
-def solve_cpsat(instance: Instance, time_limit_s: float = 30.0, workers: int = 2,
-                hint: tuple[Sequence[int | None], Sequence[float]] | None = None, fix_hint: bool = False,
-                core: bool = True) -> Bound:
-    """Fewest violations by CP-SAT (see the module docstring). ``hint``: (option per job or None, start ms per
-    job) of a known schedule, e.g. a simulated run (``hint_of_run``); its on-time jobs seed the search.
-    ``fix_hint``: solve with the hint fixed (checks that a real schedule is feasible on the grid: the
-    relaxation argument, tested). ``core``: core-based search in the portfolio (``_solver``)."""
+def _violation_model(instance: Instance, inner: bool = False):
+    """The CP-SAT model of the violation count: (model, per job [(grid option, presence, start)], dominators)."""
     from ortools.sat.python import cp_model
 
-    jobs = instance.jobs
-    n = len(jobs)
     model = cp_model.CpModel()
     per_machine: dict[int, list[tuple[object, int]]] = {}
     chosen: list[list[tuple[_GridOption, object, object]]] = []
     doms = []
-    for j, jb in enumerate(jobs):
-        kept, dom = _grid_options(instance, j, on_time_only=True)
+    for j, jb in enumerate(instance.jobs):
+        kept, dom = _grid_options(instance, j, on_time_only=True, inner=inner)
         doms.append(dom)
-        deadline = _up(jb.deadline_ms)
+        deadline = (_down if inner else _up)(jb.deadline_ms)
         row = []
         for g in kept:
             x = model.new_bool_var(f"x{j}_{g.k}")
@@ -411,8 +410,36 @@ def solve_cpsat(instance: Instance, time_limit_s: float = 30.0, workers: int = 2
             model.add_no_overlap([iv for iv, _ in items])
         else:
             model.add_cumulative([iv for iv, _ in items], [u for _, u in items], cap)
-    xs = [x for row in chosen for _, x, _ in row]
-    model.maximize(sum(xs))
+    model.maximize(sum(x for row in chosen for _, x, _ in row))
+    return model, chosen, doms
+
+
+def _schedule(instance: Instance, solver, chosen) -> tuple[list[int | None], list[list[int]]]:
+    """The solver's schedule as (option per job, per-machine order by grid start)."""
+    assignment: list[int | None] = [None] * len(instance.jobs)
+    starts: list[list[tuple[int, int]]] = [[] for _ in instance.machines]
+    for j, row in enumerate(chosen):
+        for g, x, s in row:
+            if solver.value(x):
+                assignment[j] = g.k
+                starts[g.machine].append((solver.value(s), j))
+    return assignment, [[j for _, j in sorted(s)] for s in starts]
+
+
+def solve_cpsat(instance: Instance, time_limit_s: float = 30.0, workers: int = 2,
+                hint: tuple[Sequence[int | None], Sequence[float]] | None = None, fix_hint: bool = False,
+                core: bool = True) -> Bound:
+    """Fewest violations by CP-SAT (see the module docstring). ``hint``: (option per job or None, start ms per
+    job) of a known schedule, e.g. a simulated run (``hint_of_run``); its on-time jobs seed the search.
+    ``fix_hint``: solve with the hint fixed (checks that a real schedule is feasible on the grid: the
+    relaxation argument, tested). ``core``: core-based search in the portfolio (``_solver``).
+
+    When the relaxation's schedule replays with more violations than its bound, the rest of the time goes to
+    the inner model (``_grid_options``), whose schedules are all real: its replay tightens ``upper``."""
+    from ortools.sat.python import cp_model
+
+    n = len(instance.jobs)
+    model, chosen, doms = _violation_model(instance)
     if hint is not None:
         _add_hint(model, instance, chosen, doms, hint, on_time_only=True)
     can = sum(1 for row in chosen if row)
@@ -435,16 +462,26 @@ def solve_cpsat(instance: Instance, time_limit_s: float = 30.0, workers: int = 2
     orders: list[list[int]] = [[] for _ in instance.machines]
     upper = None
     if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        starts: list[list[tuple[int, int]]] = [[] for _ in instance.machines]
-        for j, row in enumerate(chosen):
-            for g, x, s in row:
-                if solver.value(x):
-                    assignment[j] = g.k
-                    starts[g.machine].append((solver.value(s), j))
-        orders = [[j for _, j in sorted(s)] for s in starts]
+        assignment, orders = _schedule(instance, solver, chosen)
         upper = evaluate(instance, assignment, orders)
         if upper < lower:  # the grid model is a relaxation: a real schedule can never beat its bound
             raise RuntimeError(f"CP-SAT bound {lower} above a replayed schedule with {upper} violations")
+        left = time_limit_s - solve_s
+        if upper > lower and not fix_hint and left > 0:
+            inner, ichosen, idoms = _violation_model(instance, inner=True)
+            fin = replay(instance, assignment, orders)
+            starts = [f - instance.jobs[j].options[assignment[j]].service_ms if assignment[j] is not None
+                      else math.nan for j, f in enumerate(fin)]
+            _add_hint(inner, instance, ichosen, idoms, (assignment, starts), on_time_only=True)
+            isolver = _solver(left, workers, core)
+            t0 = time.perf_counter()
+            ist = isolver.solve(inner)
+            solve_s += time.perf_counter() - t0
+            if ist in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+                a2, o2 = _schedule(instance, isolver, ichosen)
+                u2 = evaluate(instance, a2, o2)
+                if u2 < upper:
+                    assignment, orders, upper = a2, o2, u2
     if upper is not None and upper == lower:
         status = "optimal"
     elif st == cp_model.OPTIMAL:
@@ -518,21 +555,18 @@ def solve_excess_cpsat(instance: Instance, time_limit_s: float = 30.0, workers: 
         lower_units = max(0, math.ceil(solver.best_objective_bound - 1e-6))
     else:
         lower_units = 0
+    assignment: list[int | None] = []
+    orders: list[list[int]] = []
     if st in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        assignment: list[int | None] = [None] * len(jobs)
-        starts: list[list[tuple[int, int]]] = [[] for _ in instance.machines]
-        for j in live:
-            for g, x, s in chosen[j]:
-                if solver.value(x):
-                    assignment[j] = g.k
-                    starts[g.machine].append((solver.value(s), j))
-        fin = replay(instance, assignment, [[j for _, j in sorted(s)] for s in starts])
+        assignment, orders = _schedule(instance, solver, chosen)
+        fin = replay(instance, assignment, orders)
         found = sum(jobs[j].excess(fin[j]) for j in live)
         upper = found if upper is None else min(upper, found)
     lower_ms = lower_units / RES_PER_MS
     if upper is not None and upper < lower_ms - 1e-9:
         raise RuntimeError(f"CP-SAT excess bound {lower_ms} ms above a real schedule with {upper} ms")
-    return ExcessBound(lower_ms, upper, ok, "grid_optimal" if ok else "time_limit", solve_s, len(live))
+    return ExcessBound(lower_ms, upper, ok, "grid_optimal" if ok else "time_limit", solve_s, len(live),
+                       assignment, orders)
 
 
 def _add_hint(model, instance, chosen, doms, hint, on_time_only: bool) -> None:
@@ -907,6 +941,12 @@ def bound_case(case: Case, policies: Sequence[str], seed: int, time_limit_s: flo
         ex = solve_excess_cpsat(instance, time_limit_s if excess_time_limit_s is None else excess_time_limit_s,
                                 workers,
                                 hints[min(complete, key=total_excess.get)] if complete else None)
+        if ex.assignment:  # its schedule is a real one too: it may have fewer violations than the first solve's
+            v = evaluate(instance, ex.assignment, ex.orders)
+            if b.upper is None or v < b.upper:
+                b.upper, b.assignment, b.orders = v, ex.assignment, ex.orders
+                if v == b.lower:
+                    b.optimal, b.status = True, "optimal"
     rows = []
     for p in policies:
         if viol[p] < b.lower:
