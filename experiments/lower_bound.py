@@ -1,7 +1,7 @@
 """A lower bound on QoS violations: the clairvoyant offline optimum of small instances (issues #4, #10).
 
     python -m experiments.lower_bound                      # every configs/cluster/*.yaml, 20- and 40-job slices
-    python -m experiments.lower_bound --clusters default,single_node --jobs 40 --slices 3 -o workload.load=0.8
+    python -m experiments.lower_bound --clusters default,my/cluster.yaml --jobs 40 --slices 3 -s 'workload.load=0.8'
     python -m experiments.lower_bound --random --jobs 12 --nodes 3 --seeds 5   # random 1-slot instances (#4)
 
 **What the optimum knows.** Every arrival, and the service time every (node, config) would give every job.
@@ -33,9 +33,14 @@ Solvers:
   units of a grid point count as on it (decimal inputs in binary floats): exact up to 1e-8 ms. So the grid
   optimum (or, at the time limit, CP-SAT's best objective bound) is a valid lower bound. The solver's
   schedule is replayed in exact float time (``replay``): its violations are an upper bound; ``lower ==
-  upper`` certifies the optimum of the real instance (``optimal``); else both are reported.
-  ``solve_excess_cpsat`` is a second solve: every job that can run is scheduled, minimise the summed excess
-  max(0, finish - a - qos) (a lower bound on a policy's total excess when all its jobs complete).
+  upper`` certifies the optimum of the real instance (``optimal``); else both are reported. When the replay
+  is worse than the bound, the remaining time goes to the same model rounded the other way (every schedule of
+  it is real) to tighten the upper bound. Search: core-based (MaxSAT-style) next to the default LP search
+  (``_solver``). ``solve_excess_cpsat`` is a second solve: every job that can run is scheduled, minimise the
+  summed excess max(0, finish - a - qos) (a lower bound on a policy's total excess when all its jobs
+  complete); its schedule, replayed, is also an upper bound on the violations (``bound_case`` uses it).
+  Both solves are seeded with the best simulated run (``hint_of_run``). With 2+ workers CP-SAT is not
+  deterministic where it stops at the time limit; a proven optimum is the same on every run.
 - ``solve_milp``: the MILP of #4 solved by HiGHS (``scipy.optimize.milp``), 1-unit pools only: x_jo (on time
   with option o), start S_j, order binaries with big-M disjunctions, energy cuts (``cuts=True``). At the time
   limit the bound is HiGHS's dual bound. Kept as an independent cross-check.
