@@ -211,6 +211,41 @@ def test_grid_rounding_keeps_a_valid_bound():
     assert gaps < 10  # the grid is close: most instances are still proven
 
 
+def pareto(inst):
+    """The instance with each job's dominated options dropped (same machine, no earlier release, no shorter
+    service, no fewer units): the optimum is unchanged. Written here in real time, apart from the solver's."""
+    def dominated(o, p, jb):
+        return p is not o and p.machine == o.machine and p.transfer_ms <= o.transfer_ms and \
+            p.service_ms <= o.service_ms and p.units <= o.units and (p.transfer_ms, p.service_ms, p.units) != (
+                o.transfer_ms, o.service_ms, o.units)
+    jobs = []
+    for jb in inst.jobs:
+        keep, seen = [], set()
+        for o in jb.options:
+            key = (o.machine, o.transfer_ms, o.service_ms, o.units)
+            if key not in seen and not any(dominated(o, p, jb) for p in jb.options):
+                keep.append(o)
+                seen.add(key)
+        jobs.append(LBJob(jb.arrival_ms, jb.qos_ms, tuple(keep)))
+    return Instance(tuple(jobs), inst.machines, inst.capacity)
+
+
+def test_exhaustive_matches_on_small_simulated_cases():
+    for seed in range(2):  # random 1-slot cases: all three methods
+        case = random_case(seed, n_jobs=6, n_nodes=2, load=1.6)
+        inst = instance_from_sim(case.testbed, case.profile, case.stream)
+        assert solve_milp(inst).lower == solve_cpsat(inst).lower == solve_exhaustive(inst).lower
+    found = set()
+    for seed in (1, 3):  # 6-job slices of the x86 VM config: a 2-core pool, 1- and 2-thread configs
+        for case in config_cases("local_x86", 6, 2, seed, ["workload.load=0.9", "workload.qos_multiplier=2"]):
+            inst = instance_from_sim(case.testbed, case.profile, case.stream)
+            assert inst.capacity == (2,) and {o.units for jb in inst.jobs for o in jb.options} == {1, 2}
+            b, ex = solve_cpsat(inst), solve_exhaustive(pareto(inst))
+            assert b.optimal and b.lower == ex.lower, case.label
+            found.add(ex.lower)
+    assert len(found) >= 2
+
+
 @pytest.fixture(scope="module")
 def cases():
     out = []
