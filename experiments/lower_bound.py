@@ -826,7 +826,8 @@ def slice_stream(stream: JobStream, lo: int, hi: int) -> JobStream:
     cluster); models, origins, QoS targets and input sizes as in the whole stream."""
     a = stream.arrival_ms[lo:hi]
     return JobStream(a - a[0], stream.model_idx[lo:hi], stream.origin_idx[lo:hi], stream.private[lo:hi],
-                     stream.models, stream.origins, stream.qos_ms, stream.input_bytes, stream.queries)
+                     stream.models, stream.origins, stream.qos_ms, stream.input_bytes, stream.queries[lo:hi],
+                     stream.job_qos_ms[lo:hi])
 
 
 def config_cases(cluster: str, n_jobs: int, slices: int = 1, seed: int = 1,
