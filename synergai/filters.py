@@ -6,11 +6,13 @@ humans), never a bare message that callers would have to parse.
 
 - ``check(job, node, entry)`` with ``entry=None`` asks the node-level question ("may any config of this job run
   on this node?"); config-level filters answer SUCCESS to it. With an entry, the full question.
-- ``static = True``: the answer depends only on what the job *is* (model, origin, privacy) and on the node and
-  config, never on the cluster's state, so ``FilterChain`` caches it per kind of job: policies' hot loops and
-  the simulator (~100k jobs/s) pay one dict lookup. Dynamic filters (a Kubernetes pod's resource requests
-  against what every pod on the node requests) are run by the backend per decision (see
-  ``backends/kubernetes/filters.py``).
+- ``static = True``: the answer depends only on what the job *is* (model, origin, privacy, ``Job.constraints``)
+  and on the node and config, never on the cluster's state, so ``FilterChain`` caches it per kind of job:
+  policies' hot loops and the simulator (~100k jobs/s) pay one dict lookup. Dynamic filters (a Kubernetes pod's
+  resource requests against what every pod on the node requests) run on every check.
+- Backend filters read ``Job.constraints`` (an optional hashable value the backend attaches to the job; the
+  Kubernetes scheduler's are in ``backends/kubernetes/constraints.py``). The backend applies them per decision,
+  before the policy sees the view: a node that fails one for this job is not ready for that call.
 
 The core filters below run in both backends: the policies see only candidates that pass them
 (``Policy.reachable`` / ``eligible`` / ``candidates`` / ``allowed``), and the backends refuse a placement that
@@ -139,7 +141,8 @@ class FilterChain:
         return cls(core_filters(profile, network))
 
     def check(self, job: Job, node: Node, entry: ProfileEntry | None = None) -> Status:
-        k = (job.model, job.origin_site, job.private, node.name, -1 if entry is None else entry.index)
+        k = (job.model, job.origin_site, job.private, job.constraints, node.name,
+             -1 if entry is None else entry.index)
         st = self._cache.get(k)
         if st is None:
             st = OK
