@@ -9,6 +9,7 @@ clock. From those the view keeps, per node and resource pool, a predicted "free 
 from __future__ import annotations
 
 import heapq
+import math
 
 from .domain import ACCEL, CPU, Job, Node, Placement
 
@@ -98,7 +99,32 @@ class ClusterView:
         self._jobs[job.id] = (i, resource, units, self.now_ms, finish)
         return finish
 
-    def on_completed(self, job_id: int, now_ms: float | None = None) -> None:
+    # ---- SHIM (drop on merge): the lead's ClusterView provides these; minimal stand-ins to run the backend
+    def on_started(self, job_id: int, now_ms: float) -> None:
+        self.now_ms = max(self.now_ms, now_ms)
+
+    def on_foreign(self, key, node_name: str, resource: str, units: int) -> None:
+        i = self.index[node_name]
+        free = self._free_at[i][resource]
+        if not hasattr(self, "_foreign"):
+            self._foreign = {}
+        if key in self._foreign or units <= 0 or units > len(free):
+            return
+        for _ in range(units):  # busy for an unknown time
+            heapq.heapreplace(free, math.inf)
+        self._foreign[key] = (i, resource, units)
+
+    def on_foreign_gone(self, key) -> None:
+        f = getattr(self, "_foreign", {}).pop(key, None)
+        if f is None:
+            return
+        free = self._free_at[f[0]][f[1]]
+        inf = [j for j, t in enumerate(free) if t == math.inf][:f[2]]
+        for j in inf:
+            free[j] = self.now_ms
+        heapq.heapify(free)
+
+    def on_completed(self, job_id: int, now_ms: float | None = None, service_ms: float = math.nan) -> None:
         """A placed job was observed to finish (or fail) at ``now_ms``; forget it, drop stale predictions."""
         if now_ms is not None:
             self.now_ms = now_ms
@@ -111,4 +137,5 @@ class ClusterView:
         alloc[resource] -= o[2]
         if alloc[resource] == 0:  # nothing left on this pool: every unit is free now
             free = self._free_at[i][resource]
-            free[:] = [self.now_ms] * len(free)
+            free[:] = [math.inf if t == math.inf else self.now_ms for t in free]  # SHIM: keep foreign units
+            heapq.heapify(free)
