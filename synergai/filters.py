@@ -167,6 +167,6 @@ def summary(results: Sequence[tuple[str, Status]], n_nodes: int) -> str:
         if not st.ok:
             by_reason.setdefault(st.reason, []).append(name)
     ok = n_nodes - sum(len(v) for v in by_reason.values())
-    parts = "; ".join(f"{', '.join(v[:5])}{' +%d more' % (len(v) - 5) if len(v) > 5 else ''}: {r}"
+    parts = "; ".join(f"{', '.join(v[:5])}{f' +{len(v) - 5} more' if len(v) > 5 else ''}: {r}"
                       for r, v in sorted(by_reason.items(), key=lambda t: (-len(t[1]), t[0])))
     return f"{ok}/{n_nodes} nodes are available" + (f": {parts}" if parts else "")

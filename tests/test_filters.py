@@ -54,7 +54,7 @@ def test_candidates_pass_every_core_filter_and_allowed_agrees():
 
 
 def test_statuses_are_typed_and_static_answers_cached():
-    tb, prof = two_site_testbed(), two_site_profile()
+    tb = two_site_testbed()
     calls = []
 
     class Counting:

@@ -49,6 +49,9 @@ ANN_SERVICE_MS = f"{DOMAIN}/service-ms"
 ANN_TRANSFER_MS = f"{DOMAIN}/transfer-ms"
 ANN_FAIL_REASON = f"{DOMAIN}/fail-reason"
 
+# pod status reason the node agent sets when a pod fails with its node (the driver retries those jobs)
+REASON_NODE_LOST = "SynergAINodeLost"
+
 # PodScheduled=False reasons (all are retried by the unschedulable queue, as kube-scheduler retries its own)
 REASON_REJECTED = "SynergAIRejected"  # the policy rejected the job
 REASON_UNSCHEDULABLE = "SynergAIUnschedulable"  # the policy's placement failed a filter
