@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "backends" / "kubernetes" / "deploy"
 DOCKERFILE = ROOT / "backends" / "kubernetes" / "Dockerfile"
 NAMESPACE, SA = "synergai-system", "synergai-scheduler"
-JOB_ANNOTATIONS = (N.ANN_JOB_ID, N.ANN_MODEL, N.ANN_QOS_MS, N.ANN_ORIGIN_SITE, N.ANN_ARRIVAL_MS, N.ANN_QUERIES,
+JOB_ANNOTATIONS = (N.ANN_JOB_ID, N.ANN_MODEL, N.ANN_QOS_MS, N.ANN_ORIGIN_SITE, N.ANN_QUERIES,
                    N.ANN_INPUT_BYTES, N.ANN_PRIVATE)
 DECISION_ANNOTATIONS = (N.ANN_ENGINE, N.ANN_PRECISION, N.ANN_BATCH, N.ANN_THREADS, N.ANN_POWER_MODE, N.ANN_POLICY)
 
@@ -84,8 +84,8 @@ def test_binding_grants_the_role_to_the_service_account_only():
 
 def test_scheduler_deployment():
     dep = one("scheduler.yaml", "Deployment")
-    assert dep["metadata"]["namespace"] == NAMESPACE and dep["spec"]["replicas"] == 1
-    assert dep["spec"]["strategy"]["type"] == "Recreate"
+    # two replicas: leader election makes one decide, the other stand by
+    assert dep["metadata"]["namespace"] == NAMESPACE and dep["spec"]["replicas"] == 2
     tmpl = dep["spec"]["template"]
     assert dep["spec"]["selector"]["matchLabels"].items() <= tmpl["metadata"]["labels"].items()
     spec = tmpl["spec"]
@@ -101,7 +101,16 @@ def test_scheduler_deployment():
     assert c["command"] == ["synergai-scheduler"]
     argv = c["args"]
     opts = dict(zip(argv[::2], argv[1::2]))
-    assert opts == {"--policy": "synergai", "--cluster": "/etc/synergai/cluster.yaml", "--traces": "/app/traces"}
+    assert opts == {"--policy": "synergai", "--cluster": "/etc/synergai/cluster.yaml", "--traces": "/app/traces",
+                    "--leader-elect": "true", "--lease-namespace": NAMESPACE, "--serve-port": "10251"}
+    from backends.kubernetes.cli import scheduler_parser
+
+    scheduler_parser().parse_args(argv)  # the command line the scheduler accepts
+    (port,) = c["ports"]
+    assert port["containerPort"] == int(opts["--serve-port"])
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port["name"]}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port["name"]}
+    assert {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in c["env"]
     # --cluster is a key of the mounted ConfigMap; no host paths anywhere
     vols = pod_spec_volumes(spec)
     assert not any("hostPath" in v for v in vols.values())
@@ -162,7 +171,9 @@ def test_example_job_pod():
     # valid values
     sites = {s["name"] for s in yaml.safe_load(one("scheduler.yaml", "ConfigMap")["data"]["cluster.yaml"])["sites"]}
     assert ann[N.ANN_MODEL] in _trace_models() and ann[N.ANN_MODEL] in W.MODELS
-    assert float(ann[N.ANN_QOS_MS]) > 0 and float(ann[N.ANN_ARRIVAL_MS]) >= 0
+    assert float(ann[N.ANN_QOS_MS]) > 0
+    # no arrival-ms: on the scheduler's unix-time clock "0" would be 56 years ago; the job arrives when seen
+    assert N.ANN_ARRIVAL_MS not in ann and N.ANN_CLOCK not in ann
     assert ann[N.ANN_ORIGIN_SITE] in sites
     assert int(ann[N.ANN_QUERIES]) >= 1 and int(ann[N.ANN_INPUT_BYTES]) >= 0
     assert ann[N.ANN_PRIVATE] in ("true", "false")

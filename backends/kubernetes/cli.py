@@ -95,9 +95,9 @@ def _common(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--log-level", default="INFO")
 
 
-def scheduler_main(argv: list[str] | None = None) -> None:
-    prog = "synergai-scheduler"
-    ap = argparse.ArgumentParser(prog=prog, description="Run a SynergAI policy as a Kubernetes scheduler.")
+def scheduler_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="synergai-scheduler", description="Run a SynergAI policy as a Kubernetes "
+                                                                        "scheduler.")
     _common(ap)
     ap.add_argument("--policy", default="synergai")
     ap.add_argument("--param", action="append", default=[], help="policy parameter KEY=VALUE (repeatable)")
@@ -117,7 +117,12 @@ def scheduler_main(argv: list[str] | None = None) -> None:
     ap.add_argument("--retry-period-s", type=float, default=2.0)
     ap.add_argument("--serve-address", default="0.0.0.0", help="address of /healthz, /readyz and /metrics")
     ap.add_argument("--serve-port", type=int, default=10251, help="port of /healthz, /readyz, /metrics (0: off)")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def scheduler_main(argv: list[str] | None = None) -> None:
+    prog = "synergai-scheduler"
+    a = scheduler_parser().parse_args(argv)
     logging.basicConfig(level=a.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         import importlib

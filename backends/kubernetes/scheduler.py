@@ -212,6 +212,13 @@ class Scheduler:
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._events.shutdown(wait=True, cancel_futures=True)
+            while True:  # account for the answers of the last binds
+                try:
+                    item = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if item[0] == "bind":
+                    self._bind_answer(item[1], item[2])
 
     def _idle_timeout_s(self) -> float:
         t = 0.5
