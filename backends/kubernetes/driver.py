@@ -152,6 +152,8 @@ class KubernetesBackend:
                 _wait_nodes(sched, [n.name for n in testbed.nodes] if agent else [], 60.0)
             offset = 0.0
             if external:  # the clock is the scheduler's: the stream's time 0 is 0.2 s from now on it
+                if agent is not None:
+                    time.sleep(1.0)  # the deployed scheduler cannot tell us when it has seen the new nodes
                 offset = clock.now_ms() + 200.0 / clock.scale
             else:
                 clock.epoch_s = time.time() + 0.2  # experiment time 0: the first arrival is due now

@@ -1,0 +1,101 @@
+"""Kubernetes backend pieces that need no cluster: the pod-constraint filters, the clock contract, Backoff."""
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("kubernetes")
+from kubernetes import client  # noqa: E402
+
+from backends.kubernetes import names as N  # noqa: E402
+from backends.kubernetes.constraints import (  # noqa: E402
+    Ledger,
+    NodeFacts,
+    PodConstraints,
+    pod_constraints,
+    pod_filters,
+    tolerates,
+)
+from backends.kubernetes.convert import Clock, InvalidObject, pod_job  # noqa: E402
+from backends.kubernetes.watch import Backoff, call_with_retry  # noqa: E402
+from synergai.domain import Job, Node  # noqa: E402
+from synergai.filters import Code, FilterChain  # noqa: E402
+
+
+def test_backoff_never_overflows():
+    b = Backoff(0.1, 5.0)
+    delays = [b.next_s() for _ in range(5000)]  # ~2**5000 would overflow a float
+    assert max(delays) <= 5.0 and min(delays[-100:]) >= 2.5
+
+
+def test_call_with_retry_keeps_trying_past_1024_failures():
+    import time
+
+    n = {"calls": 0}
+
+    def flaky():
+        n["calls"] += 1
+        if n["calls"] < 1100:
+            raise OSError("connection refused")
+        return "ok"
+
+    real = time.sleep
+    time.sleep = lambda s: None
+    try:
+        assert call_with_retry(flaky, attempts=None) == "ok"
+    finally:
+        time.sleep = real
+
+
+def test_pod_requests_sum_containers_max_init_and_count_one_pod():
+    spec = client.V1PodSpec(containers=[
+        client.V1Container(name="a", resources=client.V1ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"})),
+        client.V1Container(name="b", resources=client.V1ResourceRequirements(requests={"cpu": "1"}))],
+        init_containers=[client.V1Container(name="i", resources=client.V1ResourceRequirements(requests={"cpu": "2"}))])
+    c = pod_constraints(client.V1Pod(metadata=client.V1ObjectMeta(name="p"), spec=spec))
+    assert dict(c.requests) == {"cpu": 2000, "memory": 1024 ** 3 * 1000, "pods": 1000}
+
+
+@pytest.mark.parametrize("tol, taint, ok", [
+    (("k", "Equal", "v", "NoSchedule"), ("k", "v", "NoSchedule"), True),
+    (("k", "Equal", "w", "NoSchedule"), ("k", "v", "NoSchedule"), False),
+    (("k", "Exists", "", ""), ("k", "v", "NoExecute"), True),  # empty effect: every effect
+    (("k", "Exists", "", "NoSchedule"), ("k", "v", "NoExecute"), False),  # per effect
+    (("", "Exists", "", ""), ("any", "x", "NoSchedule"), True),  # empty key + Exists: everything
+    (("other", "Exists", "", ""), ("k", "v", "NoSchedule"), False),
+])
+def test_toleration_matching_is_kube_schedulers(tol, taint, ok):
+    assert tolerates(tol, taint) is ok
+
+
+def test_resources_fit_counts_every_pod_and_says_which_resource():
+    facts = {"n": NodeFacts("n", (), (), (("cpu", 2000), ("pods", 110_000), (N.RESOURCE_ACCEL, 1000)))}
+    ledger = Ledger()
+    fc = FilterChain(pod_filters(facts, ledger))
+    node = Node("n", "d", "edge", "arm64", "s", 2, 1)
+    want = PodConstraints(requests=(("cpu", 1500), ("pods", 1000)))
+    job = Job(0, "m", 1.0, "s", 0.0, constraints=want)
+    assert fc.check(job, node).ok
+    ledger.hold("foreign", "n", (("cpu", 1000), ("pods", 1000)))  # a pod someone else placed
+    st = fc.check(job, node)
+    assert st.code is Code.UNSCHEDULABLE and st.reason == "Insufficient cpu" and st.filter == "NodeResourcesFit"
+    ledger.release("foreign")
+    assert fc.check(job, node).ok
+    never = Job(1, "m", 1.0, "s", 0.0, constraints=PodConstraints(requests=((N.RESOURCE_ACCEL, 2000),)))
+    assert fc.check(never, node).code is Code.UNRESOLVABLE
+
+
+def test_arrival_needs_the_clock_and_a_scheduler_on_another_clock_refuses():
+    from types import SimpleNamespace
+
+    ann = {N.ANN_MODEL: "m", N.ANN_QOS_MS: "10", N.ANN_ORIGIN_SITE: "s", N.ANN_ARRIVAL_MS: "5"}
+    pod = SimpleNamespace(metadata=SimpleNamespace(annotations=ann))
+    with pytest.raises(InvalidObject, match="needs synergai.io/clock"):
+        pod_job(pod, 0, 0.0, {"m"}, {"s"})
+    mine = Clock(100.0, 20.0)
+    ann[N.ANN_CLOCK] = mine.annotation()
+    assert pod_job(pod, 0, 0.0, {"m"}, {"s"}, mine).arrival_ms == 5.0
+    with pytest.raises(InvalidObject, match=r"start it with --epoch-s 100.0 --time-scale 20.0"):
+        pod_job(pod, 0, 0.0, {"m"}, {"s"}, Clock(0.0, 1.0))
+    ann[N.ANN_CLOCK] = "tomorrow"
+    with pytest.raises(InvalidObject, match="expected 'epoch_s="):
+        pod_job(pod, 0, 0.0, {"m"}, {"s"}, mine)
