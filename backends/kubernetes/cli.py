@@ -108,7 +108,7 @@ def scheduler_parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-events", action="store_true", help="do not record an Event per decision")
     ap.add_argument("--leader-elect", default="false", choices=("true", "false"),
                     help="hold a coordination.k8s.io Lease; only the leader decides (for replicas > 1)")
-    ap.add_argument("--lease-namespace", default="synergai-system")
+    ap.add_argument("--lease-namespace", default=None, help="default: $POD_NAMESPACE, else synergai-system")
     ap.add_argument("--lease-name", default="synergai-scheduler")
     ap.add_argument("--identity", default=None, help="this replica's name in the Lease (default: $POD_NAME or "
                                                       "hostname + random suffix)")
@@ -151,7 +151,8 @@ def scheduler_main(argv: list[str] | None = None) -> None:
             from .leader import LeaderElector, default_identity
 
             try:
-                leader = LeaderElector(api, a.lease_namespace, a.lease_name,
+                lease_ns = a.lease_namespace or os.environ.get("POD_NAMESPACE") or "synergai-system"
+                leader = LeaderElector(api, lease_ns, a.lease_name,
                                        identity=a.identity or os.environ.get("POD_NAME") or default_identity(),
                                        lease_duration_s=a.lease_duration_s, renew_deadline_s=a.renew_deadline_s,
                                        retry_period_s=a.retry_period_s)
@@ -174,7 +175,7 @@ def scheduler_main(argv: list[str] | None = None) -> None:
         _fail(prog, str(exc))
     logging.getLogger("synergai.scheduler").info(
         "serving schedulerName=%s with policy %s%s%s", a.scheduler_name, a.policy,
-        f"; leader election on lease {a.lease_namespace}/{a.lease_name} as {leader.identity}" if leader else "",
+        f"; leader election on lease {leader.namespace}/{leader.name} as {leader.identity}" if leader else "",
         f"; /healthz /readyz /metrics on {a.serve_address}:{server.port}" if server else "")
     sched.start()
 
