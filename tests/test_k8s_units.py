@@ -99,3 +99,12 @@ def test_arrival_needs_the_clock_and_a_scheduler_on_another_clock_refuses():
     ann[N.ANN_CLOCK] = "tomorrow"
     with pytest.raises(InvalidObject, match="expected 'epoch_s="):
         pod_job(pod, 0, 0.0, {"m"}, {"s"}, mine)
+
+
+def test_parity_report_says_plainly_when_the_lag_is_too_large():
+    from experiments.parity_k8s import lag_verdict
+
+    ok = lag_verdict(0.2, 0.5, 10.2)
+    assert "4.9% of the tightest QoS target (10.2 ms): within 10%" in ok
+    bad = lag_verdict(0.6, 2.0, 10.2)
+    assert "19.6%" in bad and "ABOVE 10%" in bad and "not comparable" in bad
