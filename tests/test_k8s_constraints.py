@@ -339,3 +339,55 @@ def test_health_ready_and_metrics_endpoints(apis, ns, cluster):
     assert metrics["synergai_scheduler_leader"] == 1
     assert metrics['synergai_scheduler_queue_depth{queue="unschedulable"}'] == 1
     assert "synergai_scheduler_watch_restarts_total" in metrics
+
+
+def test_agent_runs_pods_no_synergai_scheduler_placed(apis, ns):
+    """KWOK-like: a pod bound by hand runs for the configured time, holding the accelerator it requests, and a
+    SynergAI job placed on the same board starts only after it."""
+    from backends.kubernetes.convert import Clock
+
+    admin, sched_api = apis
+    tb = two_site_testbed()
+    node = Node(f"{ns}-fast", "fastdev", "edge", "arm64", "e", 4, 1)
+    agent = NodeAgent(admin, [node], tb.network, two_site_profile(), clock=Clock(scale=1.0),
+                      labels={"test": ns}, foreign_duration_ms=1500.0)
+    agent.register()
+    agent.start()
+    s = Scheduler(sched_api, make_policy("greedy"), two_site_profile(), tb.network, namespace=ns,
+                  node_selector=f"test={ns}")
+    s.start()
+    try:
+        wait_for(lambda: s.ready.is_set() and s.view is not None and len(s.view.nodes) == 1, 20, "sync")
+        hog = client.V1Pod(metadata=client.V1ObjectMeta(name="hog"), spec=client.V1PodSpec(
+            node_name=node.name, restart_policy="Never", containers=[client.V1Container(
+                name="c", image="x", resources=client.V1ResourceRequirements(
+                    requests={N.RESOURCE_ACCEL: "1"}, limits={N.RESOURCE_ACCEL: "1"}))]))
+        admin.create_namespaced_pod(ns, hog)
+        wait_for(lambda: (admin.read_namespaced_pod("hog", ns).status.phase == "Running"), 10, "hog Running")
+        admin.create_namespaced_pod(ns, job_pod("job"))
+        done = wait_for(lambda: (lambda p: p.status.phase == "Succeeded" and p)(admin.read_namespaced_pod("job", ns)),
+                        20, "the job ran after the hog")
+        hog_done = admin.read_namespaced_pod("hog", ns)
+    finally:
+        s.stop()
+        agent.stop()
+        agent.unregister()
+    assert hog_done.status.phase == "Succeeded"
+    a_job, a_hog = done.metadata.annotations, hog_done.metadata.annotations
+    assert float(a_job[N.ANN_START_MS]) >= float(a_hog[N.ANN_FINISH_MS]) - 1e-6  # queued behind the hog's slot
+    assert float(a_hog[N.ANN_FINISH_MS]) - float(a_hog[N.ANN_START_MS]) == pytest.approx(1500.0, abs=300.0)
+
+
+def test_a_half_started_control_plane_is_stopped(k8s, tmp_path):
+    """etcd starts, the apiserver cannot (an invalid port): the start fails with one line and etcd is stopped."""
+    from backends.kubernetes.controlplane import ControlPlane
+    from synergai.errors import SynergAIError
+
+    cp = ControlPlane(tmp_path / "cp", api_port=99999, etcd_port=24890)
+    with pytest.raises(SynergAIError, match="start.sh failed"):
+        cp.start()
+    assert (tmp_path / "cp" / "logs" / "etcd.log").exists()  # etcd had been started
+    assert (tmp_path / "cp" / "logs" / "apiserver.log").exists()
+    assert cp.pid("etcd") is None and cp.pid("apiserver") is None
+    r = subprocess.run(["pgrep", "-f", f"127.0.0.1:{24890}"], capture_output=True, text=True)
+    assert r.stdout.strip() == ""
