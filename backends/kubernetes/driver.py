@@ -544,13 +544,19 @@ def ensure_scheduler_rbac(api) -> None:
     from kubernetes import client, utils
 
     rbac = client.RbacAuthorizationV1Api(api.api_client)
+    docs = [d for d in yaml.safe_load_all((DEPLOY / "rbac.yaml").read_text()) if d]
     try:
-        rbac.read_cluster_role("synergai-scheduler", _request_timeout=10)
+        role = rbac.read_cluster_role("synergai-scheduler", _request_timeout=10)
+        want = next(d for d in docs if d.get("kind") == "ClusterRole")
+        have = [{"apiGroups": r.api_groups, "resources": r.resources, "verbs": r.verbs} for r in role.rules or []]
+        if have != want["rules"]:  # a state dir from an older version (e.g. before leases): bring it up to date
+            role.rules = [client.V1PolicyRule(api_groups=r["apiGroups"], resources=r["resources"], verbs=r["verbs"])
+                          for r in want["rules"]]
+            rbac.replace_cluster_role("synergai-scheduler", role, _request_timeout=10)
         return
     except client.exceptions.ApiException as exc:
         if exc.status != 404:
             raise
-    docs = [d for d in yaml.safe_load_all((DEPLOY / "rbac.yaml").read_text()) if d]
     try:
         api.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="synergai-system")))
     except client.exceptions.ApiException as exc:
