@@ -64,6 +64,7 @@ from .watch import Backoff, WatchStats, call_with_retry, is_transient, short_err
 
 log = logging.getLogger("synergai.scheduler")
 INITIAL_BACKOFF_S, MAX_BACKOFF_S = 1.0, 10.0  # kube-scheduler's podInitialBackoffSeconds / podMaxBackoffSeconds
+SLOW_CALL_S = 5.0  # an API call slower than this is worth an INFO line (a stalled apiserver)
 
 
 @dataclass
@@ -159,6 +160,7 @@ class Scheduler:
         self._next_flush_s = 0.0
         self.ready = threading.Event()  # set once nodes and pods were listed
         self.last_loop_s = time.monotonic()
+        self._slow_logged = -math.inf
         self._thread: threading.Thread | None = None
         from .health import Metrics
 
@@ -635,7 +637,11 @@ class Scheduler:
             t0 = time.perf_counter()
             call_with_retry(self.api.create_namespaced_pod_binding, md.name, md.namespace, body,
                             _preload_content=False, _request_timeout=30, stop=self._stop, attempts=3)
-            self.stats.bind_call_s.append(time.perf_counter() - t0)
+            dt = time.perf_counter() - t0
+            self.stats.bind_call_s.append(dt)
+            if dt > SLOW_CALL_S and time.monotonic() - self._slow_logged > 10.0:  # a stall shows before a timeout
+                self._slow_logged = time.monotonic()
+                log.info("apiserver slow: a Binding call took %.1f s", dt)
             self._q.put(("bind", "ok", (uid, pod, pl, job)))
         except Exception as exc:  # noqa: BLE001
             self._q.put(("bind", "error", (uid, pod, pl, job, exc)))
