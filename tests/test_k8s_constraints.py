@@ -391,3 +391,37 @@ def test_a_half_started_control_plane_is_stopped(k8s, tmp_path):
     assert cp.pid("etcd") is None and cp.pid("apiserver") is None
     r = subprocess.run(["pgrep", "-f", f"127.0.0.1:{24890}"], capture_output=True, text=True)
     assert r.stdout.strip() == ""
+
+
+def test_a_placement_that_fails_a_filter_is_refused_never_bound(apis, ns, cluster):
+    """A test-only policy that ignores privacy sends everything to the cloud VM: the private pod is refused with
+    the filter's reason (PodScheduled=False + FailedScheduling Event), the public one is bound there."""
+    from synergai.domain import Placement
+    from synergai.policy import Policy
+
+    class CloudAlways(Policy):
+        name = "cloud_always"
+
+        def schedule(self, jobs, view):
+            vm = next(n for n in self.nodes if n.tier == "cloud")
+            e = self.profile.default_entry(jobs[0].model, vm.device_type)
+            return [Placement(j.id, vm.name, e.config, reason="ignores privacy") for j in jobs]
+
+    admin, sched_api = apis
+    agent, tb = cluster
+    s = start_scheduler(sched_api, CloudAlways(), ns, tb)
+    try:
+        admin.create_namespaced_pod(ns, job_pod("private", **{N.ANN_PRIVATE: "true"}))
+        admin.create_namespaced_pod(ns, job_pod("public"))
+        ps = wait_for(lambda: _settled(admin, ns, 2), 20, "both decided")
+        ev = wait_for(lambda: [e for e in admin.list_namespaced_event(ns).items if e.reason == "FailedScheduling"],
+                      10, "a FailedScheduling Event")
+    finally:
+        s.stop()
+    assert ps["public"].spec.node_name == f"{ns}-vm"
+    assert ps["private"].spec.node_name is None
+    c = _unschedulable(ps["private"])
+    assert c.reason == N.REASON_UNSCHEDULABLE
+    assert "refused by filter Privacy: private job: only edge nodes may run it" in c.message
+    assert ev[0].involved_object.name == "private" and "Privacy" in ev[0].message
+    assert s.stats.refused >= 1 and s.stats.bound == 1

@@ -108,3 +108,28 @@ def test_parity_report_says_plainly_when_the_lag_is_too_large():
     assert "4.9% of the tightest QoS target (10.2 ms): within 10%" in ok
     bad = lag_verdict(0.6, 2.0, 10.2)
     assert "19.6%" in bad and "ABOVE 10%" in bad and "not comparable" in bad
+
+
+def test_driver_retries_by_typed_outcome_not_by_message():
+    from types import SimpleNamespace as NS
+
+    from backends.kubernetes.driver import Outcome, _Replay
+
+    def pod(phase, reason=None, message="", ann=None, conditions=None):
+        return NS(metadata=NS(annotations=ann or {}, name="p", uid="u"), spec=NS(node_name="n"),
+                  status=NS(phase=phase, reason=reason, message=message, conditions=conditions))
+
+    r = object.__new__(_Replay)
+    r.offset_ms = 0.0
+    lost = r._classify(pod("Failed", N.REASON_NODE_LOST, "node n failed: crash"))
+    assert lost.kind is Outcome.LOST
+    # a job's own failure whose message happens to start like a node failure is final
+    own = r._classify(pod("Failed", "SynergAIJobFailed", "node-local cache full", {N.ANN_FAIL_REASON: "node x"}))
+    assert own.kind is Outcome.FAILED and own.reason == "node x"
+    done = r._classify(pod("Succeeded", ann={N.ANN_FINISH_MS: "5.0"}))
+    assert done.kind is Outcome.COMPLETED and done.row["finish_ms"] == 5.0
+    assert r._classify(pod("Succeeded")).kind is Outcome.FAILED  # no result reported
+    assert r._classify(pod("Pending")) is None
+    rejected = r._classify(pod("Pending", conditions=[NS(type="PodScheduled", status="False",
+                                                        reason="SynergAIRejected", message="no node")]))
+    assert rejected.kind is Outcome.FAILED and rejected.reason == "no node"
