@@ -133,18 +133,15 @@ class Policy:
         """Called for every finished job, in finish order (no-op by default)."""
 
     # ---------------------------------------------------------------- helpers for subclasses
-    def _filter_chain(self) -> FilterChain:
-        """The core filters for the node list of the last ``prepare`` (rebuilt when ``prepare`` runs again)."""
+    def allowed(self, job: Job, node: Node, entry: ProfileEntry | None = None) -> bool:
+        """Whether the framework's hard constraints (``synergai.filters``) let ``job`` run on ``node`` with the
+        config of ``entry`` (None: with any config). Cached per kind of job, cheap in a hot loop; the chain is
+        rebuilt for the node list of each ``prepare``."""
         fc = self.__dict__.get("_filters")
         if fc is None or self.__dict__.get("_filters_for") is not self.nodes:
             fc = self._filters = FilterChain.core(self.profile, self.network)
             self._filters_for = self.nodes
-        return fc
-
-    def allowed(self, job: Job, node: Node, entry: ProfileEntry | None = None) -> bool:
-        """Whether the framework's hard constraints (``synergai.filters``) let ``job`` run on ``node`` with the
-        config of ``entry`` (None: with any config). Cached per kind of job, cheap in a hot loop."""
-        return self._filter_chain().check(job, node, entry).ok
+        return fc.check(job, node, entry).ok
 
     def reachable(self, job: Job) -> tuple[tuple[int, Node], ...]:
         """(index, node) of the nodes the job may run on at all: the node-level filters pass (its input can reach
@@ -154,8 +151,7 @@ class Policy:
         k = (job.origin_site, job.private)
         nodes = self._reachable.get(k)
         if nodes is None:
-            fc = self._filter_chain()
-            nodes = self._reachable[k] = tuple((i, n) for i, n in enumerate(self.nodes) if fc.check(job, n).ok)
+            nodes = self._reachable[k] = tuple((i, n) for i, n in enumerate(self.nodes) if self.allowed(job, n))
         return nodes
 
     def eligible(self, job: Job) -> tuple[tuple[int, Node, ProfileEntry], ...]:
@@ -164,11 +160,10 @@ class Policy:
         k = (job.model, job.origin_site, job.private)
         pairs = self._eligible.get(k)
         if pairs is None:
-            fc = self._filter_chain()
             pairs = self._eligible[k] = tuple(
                 (i, n, e) for i, n in self.reachable(job)
                 if (e := self.profile.default_entry(job.model, n.device_type, n.power_modes)) is not None
-                and fc.check(job, n, e).ok)
+                and self.allowed(job, n, e))
         return pairs
 
     def candidates(self, job: Job) -> tuple[Candidate, ...]:
