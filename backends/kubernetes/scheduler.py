@@ -456,6 +456,8 @@ class Scheduler:
 
     def _requeue_all(self, why: str) -> None:
         """A cluster event that may make unschedulable pods fit: move them back, each after its backoff."""
+        if self._unsched:
+            log.debug("%d unschedulable pods back to the active queue: %s", len(self._unsched), why)
         for uid in list(self._unsched):
             u = self._unsched[uid]
             self._activate(uid, u.last_s + backoff_s(u.attempts))
