@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -54,6 +55,18 @@ def _wait_all_bound(api, ns, n, timeout_s=600) -> tuple[float, float]:
     raise RuntimeError(f"only {_bound(api, ns)} of {n} pods bound after {timeout_s} s")
 
 
+def _scrape(servers, stop) -> None:
+    """What a Prometheus server would do: read /metrics of every replica once a second."""
+    import urllib.request
+
+    while not stop.wait(1.0):
+        for srv in servers:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/metrics", timeout=2).read()
+            except OSError:
+                pass
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pods", type=int, default=1000)
@@ -62,6 +75,8 @@ def main(argv=None):
     ap.add_argument("--bind-workers", type=int, default=16)
     ap.add_argument("--only", default=None, help="comma-separated subset of the contenders")
     ap.add_argument("--state-dir", default="/tmp/synergai-k8s-bench")
+    ap.add_argument("--replicas", type=int, default=1, help="SynergAI replicas, with leader election (1 or 2)")
+    ap.add_argument("--no-leader-elect", action="store_true", help="SynergAI without a Lease (replicas race)")
     a = ap.parse_args(argv)
 
     from kubernetes import client
@@ -69,6 +84,8 @@ def main(argv=None):
     from backends.kubernetes.agent import NodeAgent
     from backends.kubernetes.controlplane import ControlPlane, api_client
     from backends.kubernetes.driver import ensure_scheduler_rbac
+    from backends.kubernetes.health import HealthServer
+    from backends.kubernetes.leader import LeaderElector
     from backends.kubernetes.scheduler import Scheduler
     from experiments.runner import compose_config, prepare
     from synergai.policy import make_policy
@@ -85,7 +102,7 @@ def main(argv=None):
     if a.only:
         contenders = tuple(c for c in contenders if c in a.only.split(","))
     res = {k: [] for k in contenders}
-    dec_us, call_ms = [], []
+    dec_us, call_ms, conflict_share = [], [], []
     loads = [os.getloadavg()[0]]
     try:
         for rep in range(a.reps):
@@ -95,15 +112,33 @@ def main(argv=None):
                 _create_pods(admin, ns, a.pods, "synergai" if who == "synergai" else "default-scheduler")
                 time.sleep(1.0)
                 if who == "synergai":
-                    s = Scheduler(api_client(cp.scheduler_kubeconfig), make_policy(a.policy), p.profile,
-                                  p.testbed.network, namespace=ns, node_selector="bench=1",
-                                  node_order=[n.name for n in p.testbed.nodes], bind_workers=a.bind_workers)
-                    s.start()
+                    # as deployed: leader election (Lease), filters, metrics endpoint scraped once a second
+                    reps = []
+                    for r in range(a.replicas):
+                        el = None if a.no_leader_elect else LeaderElector(
+                            api_client(cp.scheduler_kubeconfig), "synergai-system", f"bench-{ns}", identity=f"r{r}")
+                        reps.append(Scheduler(api_client(cp.scheduler_kubeconfig), make_policy(a.policy), p.profile,
+                                              p.testbed.network, namespace=ns, node_selector="bench=1",
+                                              node_order=[n.name for n in p.testbed.nodes],
+                                              bind_workers=a.bind_workers, leader=el))
+                    servers = [HealthServer(x, "127.0.0.1", 0).start() for x in reps]
+                    scraping = threading.Event()
+                    threading.Thread(target=_scrape, args=(servers, scraping), daemon=True).start()
+                    for x in reps:
+                        x.start()
                     first, dt = _wait_all_bound(admin, ns, a.pods)
-                    s.stop()
-                    assert s.stats.bound == a.pods, s.stats
-                    dec_us += [ns_ / 1000 for _, _, ns_ in s.stats.decisions]
-                    call_ms += [x * 1000 for x in s.stats.bind_call_s]
+                    scraping.set()
+                    for x in reps:
+                        x.stop()
+                    for srv in servers:
+                        srv.stop()
+                    bound = sum(x.stats.bound for x in reps)
+                    conflicts = sum(x.stats.conflicts for x in reps)
+                    assert bound == a.pods, [x.stats for x in reps]
+                    conflict_share.append(conflicts / max(1, bound + conflicts))
+                    for s in reps:
+                        dec_us += [ns_ / 1000 for _, _, ns_ in s.stats.decisions]
+                        call_ms += [x * 1000 for x in s.stats.bind_call_s]
                 else:
                     log = open(Path(a.state_dir) / "logs" / "kube-scheduler.log", "w")
                     # defaults: client-side rate limit of 50 requests/s (burst 100); the -qps1000 variant lifts it
@@ -134,6 +169,9 @@ def main(argv=None):
     if dec_us:
         print(f"synergai policy decision p50 {np.percentile(dec_us, 50):.1f} us p99 {np.percentile(dec_us, 99):.1f} us; "
               f"Binding call p50 {np.percentile(call_ms, 50):.1f} ms p99 {np.percentile(call_ms, 99):.1f} ms")
+    if conflict_share:
+        print(f"synergai x{a.replicas} ({'no lease' if a.no_leader_elect else 'leader election'}): "
+              f"{100 * np.mean(conflict_share):.2f} % of Binding calls answered 409")
     print(f"load average 1 min during the runs: {min(loads):.2f}-{max(loads):.2f} (2 cores)")
 
 

@@ -21,6 +21,20 @@ import pandas as pd
 DECISION = ["node", "engine", "precision", "batch", "threads", "power_mode"]
 
 
+LAG_SHARE = 0.10  # decision lag beyond this share of the tightest QoS target moves decisions: say so
+
+
+def lag_verdict(lag_p50_ms: float, lag_p95_ms: float, tightest_qos_ms: float) -> str:
+    """One line on the live run's decision lag against the tightest QoS target of the workload."""
+    share = lag_p95_ms / tightest_qos_ms
+    line = (f"decision lag p50 {lag_p50_ms:.2f} / p95 {lag_p95_ms:.2f} emulated ms = {share:.1%} of the tightest "
+            f"QoS target ({tightest_qos_ms:.1f} ms)")
+    if share > LAG_SHARE:
+        return (line + f": ABOVE {LAG_SHARE:.0%}, the live run is not comparable with the simulator (the control "
+                "plane's lag decides; raise --time-scale or run on a quieter machine)")
+    return line + f": within {LAG_SHARE:.0%}"
+
+
 def compare(name: str, sim: pd.DataFrame, live: pd.DataFrame) -> dict:
     same = np.ones(len(sim), dtype=bool)
     for c in DECISION:
@@ -97,6 +111,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{name:<18} identical {r['identical_decisions']:6.1%}  violations sim {r['sim_violation_rate']:6.1%} "
               f"live {r['live_violation_rate']:6.1%}  p95 sim {r['sim_p95_latency_ms']:8.2f} live "
               f"{r['live_p95_latency_ms']:8.2f} ms  ({wall:.0f} s wall)", flush=True)
+        tight = float(min(stream.qos_ms[m] for m in set(np.asarray(stream.models, dtype=object)[stream.model_idx])))
+        r["lag_p95_share_of_tightest_qos"] = r["live_decision_lag_p95_ms"] / tight
+        print("    " + lag_verdict(r["live_decision_lag_p50_ms"], r["live_decision_lag_p95_ms"], tight), flush=True)
         load = os.getloadavg()
     df = pd.DataFrame(rows)
     df.to_csv(out / "parity.csv", index=False)

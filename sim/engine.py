@@ -22,6 +22,7 @@ import simpy
 from synergai.cluster import ClusterView
 from synergai.domain import ACCEL, CPU, Completion, Job
 from synergai.faults import FaultSchedule
+from synergai.filters import FilterChain
 from synergai.policy import Policy
 from synergai.profile import PerformanceProfile, ProfileEntry
 from synergai.testbed import Testbed
@@ -293,7 +294,7 @@ class Simulation:
             if pl.node is None:
                 self._fail(job, None, None, pl.reason or "rejected by policy", pl)
                 continue
-            key = (job.model, job.origin_site, job.input_bytes, job.queries, pl.node, pl.config)
+            key = (job.model, job.origin_site, job.private, job.input_bytes, job.queries, pl.node, pl.config)
             how = self._how.get(key)
             if how is None:
                 how = self._how[key] = self._resolve(job, pl)
@@ -305,7 +306,11 @@ class Simulation:
             Run(self, job, pl, i, entry, self.pools[i][entry.resource], now, transfer)
 
     def _resolve(self, job, pl):
-        """Check a placement once per kind of job: (node index, entry, transfer ms or failure reason, service)."""
+        """Check a placement once per kind of job: (node index, entry, transfer ms or failure reason, service).
+
+        Whatever the policy returned, a placement that fails one of the core filters (``synergai.filters``:
+        privacy, reachability, config valid for the node, capacity) is refused with the filter's reason.
+        """
         i = self.view.index.get(pl.node)
         if i is None:
             return None, None, f"policy chose unknown node {pl.node!r}", 0.0
@@ -314,13 +319,14 @@ class Simulation:
             entry = self.profile.entry(job.model, node.device_type, pl.config)
         except KeyError as exc:
             return i, None, str(exc.args[0]), 0.0
-        route = self.testbed.network.route(job.origin_site, node.site)
-        if route is None:
-            return i, entry, f"no network route from {job.origin_site} to {node.site}", 0.0
-        if node.capacity(entry.resource) < entry.units:
-            return i, entry, (f"config needs {entry.units} {entry.resource} units, "
-                              f"{node.name} has {node.capacity(entry.resource)}"), 0.0
+        chain = self.__dict__.get("_filters")
+        if chain is None:
+            chain = self._filters = FilterChain.core(self.profile, self.testbed.network)
+        st = chain.check(job, node, entry)
+        if not st.ok:
+            return i, entry, st.reason, 0.0
         # the view tracks the scheduler's own prediction of the job's service time
+        route = self.testbed.network.route(job.origin_site, node.site)
         return i, entry, route.transfer_ms(job.input_bytes), entry.service_ms(job.queries)
 
     def _fail(self, job, i, entry, reason, pl):

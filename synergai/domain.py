@@ -67,6 +67,9 @@ class Job:
     queries: int = 1
     input_bytes: int = 0
     private: bool = False  # must stay on an edge node
+    # hashable hard constraints a backend attaches and its own filters read (the Kubernetes scheduler: the pod's
+    # node selector, required node affinity, tolerations and resource requests); None: none beyond the core's
+    constraints: object = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,14 +1,38 @@
-"""The policy protocol and the policy registry.
+"""The policy protocol and the policy registry: everything a policy may rely on and must provide, in one place.
 
-A policy has two extension points, mirroring SynergAI's design:
+A policy is one object that runs unchanged in the simulator and as a Kubernetes scheduler; it never imports a
+backend. What a backend does with it, in order:
 
-- ``prepare`` (offline): called once with the performance profile, the node list and the network, before
-  any job arrives. Precompute here; the online step is a hot path.
-- ``schedule`` (online): called with the pending jobs (one job, or every job of a scheduling window when
-  ``window_ms > 0``) and a read-only ``ClusterView``; returns one ``Placement`` per job, in order.
-
-``observe`` is an optional hook that receives completions, for policies that learn online.
-Policies must not import a backend: the same object runs in the simulator and as a Kubernetes scheduler.
+1. **Parameters** (``make_policy(name, **params)``): the constructor takes keyword parameters; a parameter
+   that does not exist raises ``TypeError`` (reported as ``ConfigError`` naming ``policy.params.<name>``), and a
+   constructor that gets an out-of-range value raises ``ConfigError`` itself, naming the parameter. Nothing is
+   validated later, in the hot path.
+2. **prepare** (offline): called once with the performance profile, the node list, the network and a seeded
+   ``numpy.random.Generator`` before any job arrives, and again whenever the node set changes (the Kubernetes
+   scheduler re-runs it when a node is added, removed or relabelled). Precompute here; the online step is a hot
+   path (the simulator makes ~100k decisions/s). Subclasses call ``super().prepare(...)``.
+3. **filters** (hard constraints, ``synergai.filters``): the framework's core filters (privacy: private jobs on
+   edge nodes only; reachability: a network route from the job's origin; config valid for the node's device
+   type and power modes; capacity: the config's units fit the node's pool) decide what a policy may choose.
+   ``reachable``, ``eligible`` and ``candidates`` yield only what passes them (cached per kind of job), and
+   ``allowed(job, node, entry)`` answers for any other (node, config) a policy considers. The backend checks
+   every returned placement again and refuses one that fails a filter with the filter's reason (a failed row
+   in the simulator; an Event and ``PodScheduled=False`` live), so a policy that ignores a constraint cannot
+   break it. Constraints of one job that the core cannot know (a Kubernetes pod's node selector, affinity,
+   tolerations and resource requests) are applied by the backend per decision: nodes that fail them are not
+   ready (``view.ready_at(i)`` is False) for that call, and the placement is re-checked before binding.
+4. **schedule / choose** (online): ``schedule(jobs, view)`` gets the pending jobs (one job, or every job of a
+   scheduling window when ``window_ms > 0``) and a read-only ``ClusterView`` and returns one ``Placement`` per
+   job, in order. The default ``schedule`` calls ``choose(job, ready_candidates, view)`` per job, so most
+   policies implement only ``choose``. A ``Placement`` with ``node=None`` (``Placement.reject``) fails the job
+   with its reason.
+5. **window_ms** (class attribute, default 0): > 0 makes the backend batch arrivals into windows of this
+   length and decide each window in one call (both backends align windows to multiples of ``window_ms``).
+6. **queue_discipline** (``"fifo"`` or ``"priority"``): how a node's queue serves waiting jobs; with
+   ``"priority"`` the lowest ``Placement.priority`` starts first (the simulator's pools, the node agent's pools
+   and the view's predictions all follow it).
+7. **observe** (optional): receives a ``Completion`` for every finished or failed job, in finish order, for
+   policies that learn online.
 """
 from __future__ import annotations
 
@@ -20,6 +44,7 @@ import numpy as np
 from .cluster import ClusterView
 from .domain import Completion, Job, Node, Placement
 from .errors import ConfigError
+from .filters import FilterChain
 from .network import Network
 from .profile import PerformanceProfile, ProfileEntry
 
@@ -108,16 +133,25 @@ class Policy:
         """Called for every finished job, in finish order (no-op by default)."""
 
     # ---------------------------------------------------------------- helpers for subclasses
+    def allowed(self, job: Job, node: Node, entry: ProfileEntry | None = None) -> bool:
+        """Whether the framework's hard constraints (``synergai.filters``) let ``job`` run on ``node`` with the
+        config of ``entry`` (None: with any config). Cached per kind of job, cheap in a hot loop; the chain is
+        rebuilt for the node list of each ``prepare``."""
+        fc = self.__dict__.get("_filters")
+        if fc is None or self.__dict__.get("_filters_for") is not self.nodes:
+            fc = self._filters = FilterChain.core(self.profile, self.network)
+            self._filters_for = self.nodes
+        return fc.check(job, node, entry).ok
+
     def reachable(self, job: Job) -> tuple[tuple[int, Node], ...]:
-        """(index, node) of the nodes the job may run on at all: its input can reach them, and a private job
-        stays on the edge. Cached per (origin, private); readiness changes at run time and is checked by callers.
+        """(index, node) of the nodes the job may run on at all: the node-level filters pass (its input can reach
+        them; a private job stays on the edge). Cached per (origin, private); readiness changes at run time and
+        is checked by callers.
         """
         k = (job.origin_site, job.private)
         nodes = self._reachable.get(k)
         if nodes is None:
-            nodes = self._reachable[k] = tuple(
-                (i, n) for i, n in enumerate(self.nodes)
-                if (n.is_edge or not job.private) and self.network.route(job.origin_site, n.site) is not None)
+            nodes = self._reachable[k] = tuple((i, n) for i, n in enumerate(self.nodes) if self.allowed(job, n))
         return nodes
 
     def allowed(self, job: Job, node: Node, entry: ProfileEntry) -> bool:
@@ -126,13 +160,15 @@ class Policy:
         return node.capacity(entry.resource) >= entry.units
 
     def eligible(self, job: Job) -> tuple[tuple[int, Node, ProfileEntry], ...]:
-        """(node index, node, default config) for reachable nodes whose device type can run the model."""
+        """(node index, node, default config) for reachable nodes whose device type can run the model with a
+        default config that passes every filter (valid power mode, fits the node's pool)."""
         k = (job.model, job.origin_site, job.private)
         pairs = self._eligible.get(k)
         if pairs is None:
             pairs = self._eligible[k] = tuple(
                 (i, n, e) for i, n in self.reachable(job)
-                if (e := self.profile.default_entry(job.model, n.device_type, n.power_modes)) is not None)
+                if (e := self.profile.default_entry(job.model, n.device_type, n.power_modes)) is not None
+                and self.allowed(job, n, e))
         return pairs
 
     def candidates(self, job: Job) -> tuple[Candidate, ...]:

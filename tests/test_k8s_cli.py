@@ -57,10 +57,17 @@ def test_scheduler_process_binds_and_stops_on_sigterm(k8s, tmp_path):
     agent = NodeAgent(admin, p.testbed.nodes[:3], p.testbed.network, p.profile, execute=False,
                       labels={"cli": ns})
     agent.register()
+    import socket
+    import urllib.request
+
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        port = sk.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-c", "from backends.kubernetes.cli import scheduler_main; "
                              "scheduler_main()", "--cluster", "configs/cluster/default.yaml", "--policy", "greedy",
                              "--kubeconfig", str(k8s.scheduler_kubeconfig), "--namespace", ns,
-                             "--node-selector", f"cli={ns}", "--log-level", "WARNING"],
+                             "--node-selector", f"cli={ns}", "--log-level", "INFO", "--leader-elect", "true",
+                             "--lease-name", f"cli-{ns}", "--serve-address", "127.0.0.1", "--serve-port", str(port)],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         ann = {N.ANN_MODEL: "resnet50", N.ANN_QOS_MS: "50", N.ANN_ORIGIN_SITE: "edge-a"}
@@ -76,6 +83,16 @@ def test_scheduler_process_binds_and_stops_on_sigterm(k8s, tmp_path):
             time.sleep(0.2)
         assert all(x.spec.node_name in {n.name for n in p.testbed.nodes[:3]} for x in pods)
         assert {x.metadata.annotations[N.ANN_POLICY] for x in pods} == {"greedy"}
+        base = f"http://127.0.0.1:{port}"
+        assert urllib.request.urlopen(f"{base}/healthz", timeout=5).read() == b"ok"
+        assert urllib.request.urlopen(f"{base}/readyz", timeout=5).read() == b"ok"
+        t_end = time.time() + 10  # the last bind answers may still be on their way to the scheduler's loop
+        while True:
+            metrics = urllib.request.urlopen(f"{base}/metrics", timeout=5).read().decode()
+            if "synergai_scheduler_binds_total 5.0" in metrics or time.time() > t_end:
+                break
+            time.sleep(0.2)
+        assert "synergai_scheduler_binds_total 5.0" in metrics and "synergai_scheduler_leader 1.0" in metrics
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
@@ -84,3 +101,5 @@ def test_scheduler_process_binds_and_stops_on_sigterm(k8s, tmp_path):
         admin.delete_namespace(ns)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
+    assert "became leader" in err and "/healthz /readyz /metrics on 127.0.0.1" in err
+    assert "token" not in err.lower()  # no credentials in the log

@@ -44,3 +44,46 @@ def test_small_live_experiment_accounts_for_every_job(k8s, tmp_path):
     sim = SimBackend().run(p.testbed, p.profile, make_policy("greedy"), make_stream(p), p.seed)
     same = (sim.jobs["node"].to_numpy() == jobs["node"].to_numpy()).mean()
     assert same >= 0.8, f"only {same:.0%} identical decisions"
+
+
+def test_external_control_plane_and_scheduler_share_the_pods_clock(k8s):
+    """control_plane=external (the fixture's apiserver by kubeconfig) and scheduler=external (a scheduler the
+    driver did not start, on its own unix-time clock): the pods carry the clock, so predictions are right; a
+    scheduler on another clock refuses the pods with a message that says how to start it."""
+    import dataclasses
+    import secrets
+
+    from backends.kubernetes.controlplane import api_client
+    from backends.kubernetes.convert import Clock
+    from backends.kubernetes.driver import KubernetesBackend, ensure_scheduler_rbac
+    from backends.kubernetes.scheduler import Scheduler
+    from backends.sim_backend import SimBackend
+
+    ensure_scheduler_rbac(api_client(k8s.admin_kubeconfig))
+    p = prepare(compose_config(["workload.n_jobs=30", "experiment.progress=false"]))
+    stream = make_stream(p)
+
+    def run(sched_scale, n=None):
+        ns = f"ext-{secrets.token_hex(3)}"
+        sched = Scheduler(api_client(k8s.scheduler_kubeconfig), make_policy("greedy"), p.profile, p.testbed.network,
+                          clock=Clock(0.0, sched_scale), namespace=ns, node_selector=f"synergai.io/run={ns}",
+                          node_order=[x.name for x in p.testbed.nodes])
+        sched.start()
+        try:
+            be = KubernetesBackend(control_plane="external", kubeconfig=str(k8s.admin_kubeconfig),
+                                   scheduler="external", namespace=ns, time_scale=20.0, timeout_s=60.0)
+            st = stream if n is None else dataclasses.replace(
+                stream, **{k: getattr(stream, k)[:n] for k in ("arrival_ms", "model_idx", "origin_idx", "private")})
+            return be.run(p.testbed, p.profile, make_policy("greedy"), st, p.seed).jobs
+        finally:
+            sched.stop()
+
+    jobs = run(20.0)
+    assert (jobs["status"] == "completed").sum() >= 28
+    sim = SimBackend().run(p.testbed, p.profile, make_policy("greedy"), stream, p.seed).jobs
+    assert jobs["violated"].mean() <= sim["violated"].mean() + 0.2  # not the 100 % of a wrong time base
+    assert (jobs.loc[jobs["status"] == "completed", "decision_ms"] < 60_000).all()  # stream-relative times
+    wrong = run(1.0, 3)
+    assert (wrong["status"] == "failed").all()
+    assert wrong["reason"].str.contains("synergai.io/clock").all()
+    assert wrong["reason"].str.contains("--time-scale 20.0").all()

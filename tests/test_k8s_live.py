@@ -239,7 +239,10 @@ def test_scheduler_account_has_least_privilege(apis, ns):
     sched_api.list_node()  # what it needs, it has
 
 
-def test_survives_apiserver_restart_without_losing_or_double_binding(k8s, apis, ns, cluster):
+def test_survives_apiserver_restart_without_losing_or_double_binding(k8s, apis, ns, cluster, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="synergai.kubernetes")
     admin, sched_api = apis
     agent, tb = cluster
     s = start_scheduler(sched_api, make_policy("round_robin"), ns, tb)
@@ -259,6 +262,9 @@ def test_survives_apiserver_restart_without_losing_or_double_binding(k8s, apis, 
     finally:
         s.stop()
     assert s.stats.watch.errors > 0  # it did see the outage
+    msgs = [r.getMessage() for r in caplog.records if r.name == "synergai.kubernetes"]
+    assert any("apiserver unreachable or failing" in m for m in msgs)  # INFO lines for the outage ...
+    assert any("apiserver answers again after" in m for m in msgs)  # ... and for the recovery
     # every pod bound once: binds that won + binds whose answer was lost in the outage (409 on retry)
     assert s.stats.bound + s.stats.conflicts == 30 and s.stats.conflicts <= 10
     for p in ps.values():  # node and config came from one decision

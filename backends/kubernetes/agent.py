@@ -67,6 +67,23 @@ class _PodRun:
         self.agent._start(self)
 
 
+class _ForeignRun:
+    """A pod no SynergAI scheduler placed: it holds the units its requests name (accelerator slots if it asks
+    for any, else whole cores) for the agent's ``foreign_duration_ms``, or until it is deleted."""
+
+    __slots__ = ("agent", "uid", "pod", "node", "units", "pool", "pl", "start_ms", "service_ms", "done", "resource",
+                 "transfer_ms")
+
+    def __init__(self, agent, uid, pod, node, resource, units, pool):
+        self.agent, self.uid, self.pod, self.node, self.resource = agent, uid, pod, node, resource
+        self.units, self.pool, self.pl, self.transfer_ms = units, pool, _Prio(0.0), 0.0
+        self.start_ms = self.service_ms = math.nan
+        self.done = False
+
+    def start(self):
+        self.agent._start_foreign(self)
+
+
 class _Prio:
     __slots__ = ("priority",)
 
@@ -77,7 +94,8 @@ class _Prio:
 class NodeAgent:
     def __init__(self, api, nodes: list[Node], network: Network, profile: PerformanceProfile, *,
                  clock: Clock | None = None, mode: str = "emulated", seed: int = 0, heartbeat_s: float = 10.0,
-                 execute: bool = True, writers: int = 4, model_dir=None, labels: dict | None = None):
+                 execute: bool = True, writers: int = 4, model_dir=None, labels: dict | None = None,
+                 foreign_duration_ms: float | None = None):
         if mode not in MODES:
             raise ValueError(f"agent mode must be one of {MODES}, got {mode!r}")
         self.api, self.network, self.profile = api, network, profile
@@ -86,6 +104,9 @@ class NodeAgent:
         self.mode, self.heartbeat_s, self.execute, self.model_dir = mode, heartbeat_s, execute, model_dir
         self.sampler = ServiceSampler(profile, seed)
         self.labels = dict(labels or {})  # extra node labels (e.g. for a scheduler's node selector)
+        # pods bound to our nodes that no SynergAI scheduler placed: Succeeded after this long (experiment ms),
+        # None: they run until deleted (as with KWOK)
+        self.foreign_duration_ms = foreign_duration_ms
         self.base_network = network
         self.partition_policy = "wait"  # a pod whose input has no path: wait for a path, or fail at once
         self._links: dict = {}  # frozenset(a, b) -> replacement Link, or None (partition)
@@ -282,10 +303,13 @@ class NodeAgent:
         if not self.execute:
             return
         if node in self._down:
-            self._end(uid, pod, False, f"node {node} is down")
+            self._end(uid, pod, False, f"node {node} is down", lost=True)
             return
         ann = md.annotations or {}
         n = self.nodes[node]
+        if N.ANN_POLICY not in ann:  # bound by another scheduler or by hand: run it, KWOK-like
+            self._foreign(uid, pod, n)
+            return
         try:
             cfg = pod_config(ann)
             entry = self.profile.entry(ann.get(N.ANN_MODEL, ""), n.device_type, cfg)
@@ -314,6 +338,41 @@ class NodeAgent:
                       transfer, decided + transfer, queries)
         self._runs[uid] = run
         self._at(run.arrive_ms, self._arrived, run)
+
+    def _foreign(self, uid, pod, n: Node) -> None:
+        from .constraints import pod_constraints
+
+        try:
+            req = dict(pod_constraints(pod).requests)
+        except InvalidObject:
+            req = {}
+        accel, cpu = math.ceil(req.get(N.RESOURCE_ACCEL, 0) / 1000), math.ceil(req.get("cpu", 0) / 1000)
+        res, units = (ACCEL, min(accel, n.accel_slots)) if accel else (CPU, min(cpu, n.cpu_cores))
+        run = _ForeignRun(self, uid, pod, n.name, res, units, self.pools[n.name][res])
+        self._runs[uid] = run
+        if units > 0:
+            run.pool.admit(run)
+        else:
+            run.start()
+
+    def _start_foreign(self, run: _ForeignRun) -> None:
+        run.start_ms = self.clock.now_ms()
+        self.stats.started += 1
+        md = run.pod.metadata
+        self._write(run.uid, self.api.patch_namespaced_pod_status, md.name, md.namespace,
+                    {"status": {"phase": "Running", "startTime": _iso()}})
+        if self.foreign_duration_ms is not None:
+            self._at(run.start_ms + self.foreign_duration_ms, self._foreign_done, run)
+
+    def _foreign_done(self, run: _ForeignRun) -> None:
+        if run.done:
+            return
+        run.service_ms = self.clock.now_ms() - run.start_ms
+        if run.units:
+            key = (run.node, run.resource)
+            self.stats.busy_unit_ms[key] = self.stats.busy_unit_ms.get(key, 0.0) + run.units * run.service_ms
+            run.pool.release(run.units)
+        self._end(run.uid, run.pod, True, "", run, self.clock.now_ms())
 
     def _arrived(self, run: _PodRun) -> None:
         if not run.done:
@@ -359,7 +418,10 @@ class NodeAgent:
         run.pool.release(run.units)
         self._end(uid, run.pod, ok, reason, run, finish)
 
-    def _end(self, uid, pod, ok, reason, run: _PodRun | None = None, finish_ms: float | None = None) -> None:
+    def _end(self, uid, pod, ok, reason, run: _PodRun | None = None, finish_ms: float | None = None,
+             lost: bool = False) -> None:
+        """Report the pod's end. ``lost``: it failed with its node (status reason SynergAINodeLost), not on its
+        own account."""
         if uid in self._ended:
             return
         self._ended.add(uid)
@@ -378,7 +440,7 @@ class NodeAgent:
         self.stats.failed += not ok
         status = {"phase": "Succeeded" if ok else "Failed"}
         if not ok:
-            status.update(reason="SynergAIJobFailed", message=reason[:1024])
+            status.update(reason=N.REASON_NODE_LOST if lost else "SynergAIJobFailed", message=reason[:1024])
         self._write(uid, self._report_end, md.name, md.namespace, ann, status)
 
     def _report_end(self, name, namespace, ann, status, **kw) -> None:
@@ -409,12 +471,12 @@ class NodeAgent:
         blocked = [p for p in self._blocked if p.spec.node_name == name]
         self._blocked = [p for p in self._blocked if p.spec.node_name != name]
         for pod in blocked:
-            self._end(pod.metadata.uid, pod, False, f"node {name} failed: {reason}")
+            self._end(pod.metadata.uid, pod, False, f"node {name} failed: {reason}", lost=True)
         for uid, run in list(self._runs.items()):
             if run.node == name:  # the old pools die with the node: nothing queued there starts any more
                 run.done = True
                 self._runs.pop(uid, None)
-                self._end(uid, run.pod, False, f"node {name} failed: {reason}")
+                self._end(uid, run.pod, False, f"node {name} failed: {reason}", lost=True)
 
 
 def _unqueue(run: _PodRun) -> None:

@@ -95,9 +95,9 @@ def _common(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--log-level", default="INFO")
 
 
-def scheduler_main(argv: list[str] | None = None) -> None:
-    prog = "synergai-scheduler"
-    ap = argparse.ArgumentParser(prog=prog, description="Run a SynergAI policy as a Kubernetes scheduler.")
+def scheduler_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="synergai-scheduler", description="Run a SynergAI policy as a Kubernetes "
+                                                                        "scheduler.")
     _common(ap)
     ap.add_argument("--policy", default="synergai")
     ap.add_argument("--param", action="append", default=[], help="policy parameter KEY=VALUE (repeatable)")
@@ -106,7 +106,23 @@ def scheduler_main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scheduler-name", default="synergai", help="pods' spec.schedulerName to serve")
     ap.add_argument("--node-selector", default=None, help="label selector: nodes this scheduler may use")
     ap.add_argument("--no-events", action="store_true", help="do not record an Event per decision")
-    a = ap.parse_args(argv)
+    ap.add_argument("--leader-elect", default="false", choices=("true", "false"),
+                    help="hold a coordination.k8s.io Lease; only the leader decides (for replicas > 1)")
+    ap.add_argument("--lease-namespace", default=None, help="default: $POD_NAMESPACE, else synergai-system")
+    ap.add_argument("--lease-name", default="synergai-scheduler")
+    ap.add_argument("--identity", default=None, help="this replica's name in the Lease (default: $POD_NAME or "
+                                                      "hostname + random suffix)")
+    ap.add_argument("--lease-duration-s", type=float, default=15.0)
+    ap.add_argument("--renew-deadline-s", type=float, default=10.0)
+    ap.add_argument("--retry-period-s", type=float, default=2.0)
+    ap.add_argument("--serve-address", default="0.0.0.0", help="address of /healthz, /readyz and /metrics")
+    ap.add_argument("--serve-port", type=int, default=10251, help="port of /healthz, /readyz, /metrics (0: off)")
+    return ap
+
+
+def scheduler_main(argv: list[str] | None = None) -> None:
+    prog = "synergai-scheduler"
+    a = scheduler_parser().parse_args(argv)
     logging.basicConfig(level=a.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         import importlib
@@ -125,15 +141,50 @@ def scheduler_main(argv: list[str] | None = None) -> None:
         tb, order = load_cluster(a.cluster, need_nodes=False)
         policy = make_policy(a.policy, **_params(a.param))
         profile = _profile(a.traces, a.latency_basis)
-        sched = Scheduler(api_client(a.kubeconfig, "--kubeconfig"), policy, profile, tb.network,
+        if not 0 <= a.serve_port <= 65535:
+            raise SynergAIError(f"--serve-port: must be 0..65535, got {a.serve_port}")
+        api = api_client(a.kubeconfig, "--kubeconfig")
+        leader = None
+        if a.leader_elect == "true":
+            import os
+
+            from .leader import LeaderElector, default_identity
+
+            try:
+                lease_ns = a.lease_namespace or os.environ.get("POD_NAMESPACE") or "synergai-system"
+                leader = LeaderElector(api, lease_ns, a.lease_name,
+                                       identity=a.identity or os.environ.get("POD_NAME") or default_identity(),
+                                       lease_duration_s=a.lease_duration_s, renew_deadline_s=a.renew_deadline_s,
+                                       retry_period_s=a.retry_period_s)
+            except ValueError as exc:
+                raise SynergAIError(f"--lease-duration-s/--renew-deadline-s/--retry-period-s: {exc}") from None
+        sched = Scheduler(api, policy, profile, tb.network,
                           clock=Clock(a.epoch_s, a.time_scale), scheduler_name=a.scheduler_name,
-                          namespace=a.namespace, node_order=order, node_selector=a.node_selector, seed=a.seed, emit_events=not a.no_events)
+                          namespace=a.namespace, node_order=order, node_selector=a.node_selector, seed=a.seed,
+                          emit_events=not a.no_events, leader=leader)
+        server = None
+        if a.serve_port:
+            from .health import HealthServer
+
+            try:
+                server = HealthServer(sched, a.serve_address, a.serve_port).start()
+            except OSError as exc:
+                raise SynergAIError(f"--serve-port: cannot listen on {a.serve_address}:{a.serve_port}: "
+                                    f"{exc.strerror}") from None
     except SynergAIError as exc:
         _fail(prog, str(exc))
-    logging.getLogger("synergai.scheduler").info("serving schedulerName=%s with policy %s", a.scheduler_name,
-                                                 a.policy)
+    logging.getLogger("synergai.scheduler").info(
+        "serving schedulerName=%s with policy %s%s%s", a.scheduler_name, a.policy,
+        f"; leader election on lease {leader.namespace}/{leader.name} as {leader.identity}" if leader else "",
+        f"; /healthz /readyz /metrics on {a.serve_address}:{server.port}" if server else "")
     sched.start()
-    _run_until_signal(sched.stop)
+
+    def stop():
+        sched.stop()
+        if server is not None:
+            server.stop()
+
+    _run_until_signal(stop)
 
 
 def agent_main(argv: list[str] | None = None) -> None:
@@ -144,6 +195,8 @@ def agent_main(argv: list[str] | None = None) -> None:
     ap.add_argument("--nodes", default=None, help="comma-separated subset of the cluster's nodes (default: all)")
     ap.add_argument("--heartbeat-s", type=float, default=10.0)
     ap.add_argument("--keep-nodes", action="store_true", help="leave the Node objects behind on exit")
+    ap.add_argument("--foreign-duration-ms", type=float, default=None,
+                    help="pods no SynergAI scheduler placed run this long (experiment ms); default: until deleted")
     a = ap.parse_args(argv)
     logging.basicConfig(level=a.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
@@ -161,7 +214,8 @@ def agent_main(argv: list[str] | None = None) -> None:
             nodes = [n for n in nodes if n.name in want]
         profile = _profile(a.traces, a.latency_basis)
         agent = NodeAgent(api_client(a.kubeconfig, "--kubeconfig"), nodes, tb.network, profile,
-                          clock=Clock(a.epoch_s, a.time_scale), mode=a.mode, seed=a.seed, heartbeat_s=a.heartbeat_s)
+                          clock=Clock(a.epoch_s, a.time_scale), mode=a.mode, seed=a.seed, heartbeat_s=a.heartbeat_s,
+                          foreign_duration_ms=a.foreign_duration_ms)
         agent.register()
     except SynergAIError as exc:
         _fail(prog, str(exc))

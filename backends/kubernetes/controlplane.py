@@ -42,8 +42,21 @@ class ControlPlane:
             raise SynergAIError(f"control plane: {name} failed: {last}")
 
     def start(self) -> ControlPlane:
-        """Start whatever is not running (builds the binaries on first use, ~4-6 min) and wait for /readyz."""
-        self._script("start.sh")
+        """Start whatever is not running (builds the binaries on first use, ~4-6 min) and wait for /readyz.
+
+        On failure, whatever this call started is stopped again (a half-started control plane would hold its
+        ports and make the next start fail for another reason)."""
+        before = {c: self.pid(c) for c in ("etcd", "apiserver")}
+        try:
+            self._script("start.sh")
+        except Exception:
+            for c, pid in before.items():
+                if pid is None and self.pid(c) is not None:
+                    try:
+                        self.stop(c)
+                    except Exception:  # noqa: BLE001  -- report the start failure, not the cleanup's
+                        pass
+            raise
         return self
 
     def stop(self, component: str = "all") -> None:

@@ -47,6 +47,23 @@ class Clock:
     def wall_delay_s(self, dt_ms: float) -> float:
         return max(0.0, dt_ms) * self.scale / 1000.0
 
+    def annotation(self) -> str:
+        """This clock as the ``synergai.io/clock`` annotation value."""
+        return f"epoch_s={self.epoch_s!r},scale={self.scale!r}"
+
+    def check(self, value: str) -> None:
+        """Raise InvalidObject unless ``value`` (a pod's clock annotation) is this clock."""
+        key = f"annotation {N.ANN_CLOCK}"
+        try:
+            kv = dict(part.split("=", 1) for part in value.split(","))
+            epoch, scale = float(kv["epoch_s"]), float(kv["scale"])
+        except (ValueError, KeyError):
+            raise InvalidObject(key, f"expected 'epoch_s=<unix s>,scale=<factor>', got {value!r}") from None
+        if abs(epoch - self.epoch_s) > 1e-3 or abs(scale - self.scale) > 1e-9 * max(1.0, scale):
+            raise InvalidObject(key, f"the pod's times are on epoch_s={epoch!r}, scale={scale!r}; this scheduler "
+                                     f"runs epoch_s={self.epoch_s!r}, scale={self.scale!r} (start it with "
+                                     f"--epoch-s {epoch!r} --time-scale {scale!r})")
+
 
 # ----------------------------------------------------------------------------- nodes
 @dataclass(frozen=True)
@@ -54,8 +71,9 @@ class NodeState:
     """What the scheduler needs of a Node object: the domain node and whether new pods may go there."""
 
     node: Node
-    schedulable: bool
+    schedulable: bool  # Ready and not cordoned (taints are per pod: constraints.TaintToleration)
     why_not: str = ""
+    facts: object = None  # constraints.NodeFacts: labels, taints, allocatable
 
 
 def _quantity_int(v) -> int:
@@ -101,12 +119,9 @@ def node_state(obj, site_tiers: dict[str, str]) -> NodeState:
         why = f"Ready={ready or 'missing'}"
     elif spec is not None and spec.unschedulable:
         why = "cordoned"
-    else:
-        for t in (spec.taints or []) if spec is not None else []:
-            if t.effect in ("NoSchedule", "NoExecute"):
-                why = f"taint {t.key}:{t.effect}"
-                break
-    return NodeState(node, not why, why)
+    from .constraints import node_facts  # taints, labels, allocatable: read per pod by the Kubernetes filters
+
+    return NodeState(node, not why, why, node_facts(obj))
 
 
 # ----------------------------------------------------------------------------- pods -> jobs
@@ -136,9 +151,20 @@ def _ann_int(ann, key, default=None, minimum=0) -> int:
     return _ann_number(ann, key, int, default, minimum)
 
 
-def pod_job(pod, job_id: int, now_ms: float, models: set[str], sites: set[str]) -> Job:
-    """A pending pod -> the Job the policy schedules. ``job_id`` is the scheduler's own sequence number."""
+def pod_job(pod, job_id: int, now_ms: float, models: set[str], sites: set[str], clock: Clock | None = None,
+            constraints=None) -> Job:
+    """A pending pod -> the Job the policy schedules. ``job_id`` is the scheduler's own sequence number.
+
+    ``synergai.io/arrival-ms`` is read only with ``synergai.io/clock`` naming the clock it is on, which must be
+    ``clock`` (when given); without it the job arrives now.
+    """
     ann = pod.metadata.annotations or {}
+    if ann.get(N.ANN_ARRIVAL_MS) not in (None, ""):
+        if not ann.get(N.ANN_CLOCK):
+            raise InvalidObject(f"annotation {N.ANN_ARRIVAL_MS}", f"needs {N.ANN_CLOCK} (the epoch and time scale "
+                                "it was read on); leave both out to mean 'arrived when the scheduler sees it'")
+        if clock is not None:
+            clock.check(ann[N.ANN_CLOCK])
     model = ann.get(N.ANN_MODEL)
     if not model:
         raise InvalidObject(f"annotation {N.ANN_MODEL}", "missing")
@@ -154,7 +180,7 @@ def pod_job(pod, job_id: int, now_ms: float, models: set[str], sites: set[str]) 
         raise InvalidObject(f"annotation {N.ANN_PRIVATE}", f"must be true or false, got {private!r}")
     return Job(job_id, model, _ann_float(ann, N.ANN_QOS_MS, positive=True), origin,
                _ann_float(ann, N.ANN_ARRIVAL_MS, default=now_ms), _ann_int(ann, N.ANN_QUERIES, 1, 1),
-               _ann_int(ann, N.ANN_INPUT_BYTES, 0, 0), private == "true")
+               _ann_int(ann, N.ANN_INPUT_BYTES, 0, 0), private == "true", constraints)
 
 
 def placement_annotations(pl: Placement, policy: str, decision_ms: float, with_priority: bool) -> dict[str, str]:

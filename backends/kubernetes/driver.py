@@ -9,6 +9,7 @@ failed as timed out. Pods, namespace and emulated nodes are removed afterwards.
 from __future__ import annotations
 
 import atexit
+import enum
 import logging
 import math
 import queue
@@ -38,6 +39,7 @@ OPTIONS = {
     "agent": "emulated",  # emulated | local_hardware | none (the cluster's own nodes run the pods)
     "scheduler": "in_process",  # in_process: this policy object schedules; external: a deployed synergai-scheduler
     "scheduler_kubeconfig": None,  # identity of the in-process scheduler (local: the RBAC-limited account)
+    "scheduler_epoch_s": 0.0,  # scheduler=external: the --epoch-s the deployed scheduler runs with (its default)
     "time_scale": 1.0,  # > 1: slow motion (each emulated ms takes time_scale wall ms)
     "timeout_s": 120.0,  # wall seconds to wait for stragglers after the last arrival
     "max_retries": 2,  # new pods for a job whose pod failed with its node or vanished
@@ -49,7 +51,6 @@ OPTIONS = {
 }
 CHOICES = {"control_plane": ("local", "external"), "agent": ("emulated", "local_hardware", "none"),
            "scheduler": ("in_process", "external")}
-RETRYABLE = ("node ", "pod vanished", "pod deleted")  # failure reasons that say "the job never got its chance"
 
 
 @dataclass
@@ -78,6 +79,9 @@ class KubernetesBackend:
             v = o[k]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0 and math.isfinite(v)):
                 raise ConfigError(f"backend.{k}", f"must be a positive number, got {v!r}")
+        v = o["scheduler_epoch_s"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise ConfigError("backend.scheduler_epoch_s", f"must be a number >= 0 (unix seconds), got {v!r}")
         if isinstance(o["max_retries"], bool) or not isinstance(o["max_retries"], int) or o["max_retries"] < 0:
             raise ConfigError("backend.max_retries", f"must be an integer >= 0, got {o['max_retries']!r}")
         if o["agent"] == "local_hardware" and o["time_scale"] != 1.0:
@@ -128,7 +132,10 @@ class KubernetesBackend:
         except client.exceptions.ApiException as exc:
             if exc.status != 409:
                 raise SynergAIError(f"backend.namespace: cannot create {ns}: {short_error(exc)}") from None
-        clock = Clock(scale=float(o["time_scale"]))
+        external = o["scheduler"] == "external"
+        # the pods carry their clock (synergai.io/clock): an external scheduler must run on the same one, its
+        # --epoch-s and --time-scale; it refuses pods of another clock with a message saying which
+        clock = Clock(float(o["scheduler_epoch_s"]) if external else None, scale=float(o["time_scale"]))
         agent = sched = None
         try:
             if o["agent"] != "none":
@@ -143,8 +150,14 @@ class KubernetesBackend:
                                   node_selector=f"{N.DOMAIN}/run={ns}" if agent else None)
                 sched.start()
                 _wait_nodes(sched, [n.name for n in testbed.nodes] if agent else [], 60.0)
-            clock.epoch_s = time.time() + 0.2  # experiment time 0: the first arrival is due now
-            rows, dstats = self._replay(api, ns, stream, clock, faults, agent, progress)
+            offset = 0.0
+            if external:  # the clock is the scheduler's: the stream's time 0 is 0.2 s from now on it
+                if agent is not None:
+                    time.sleep(1.0)  # the deployed scheduler cannot tell us when it has seen the new nodes
+                offset = clock.now_ms() + 200.0 / clock.scale
+            else:
+                clock.epoch_s = time.time() + 0.2  # experiment time 0: the first arrival is due now
+            rows, dstats = self._replay(api, ns, stream, clock, faults, agent, progress, offset)
         finally:
             if sched is not None:
                 sched.stop()
@@ -163,173 +176,247 @@ class KubernetesBackend:
         horizon = float(np.nanmax(jobs["finish_ms"])) if jobs["finish_ms"].notna().any() else 0.0
         return RunResult(policy.name, jobs, decisions, nodes, horizon, self._faults_table)
 
-    def _replay(self, api, ns, stream, clock, faults, agent, progress):
-        from kubernetes import client
+    def _replay(self, api, ns, stream, clock, faults, agent, progress, offset_ms=0.0):
+        fault_events, self._faults_table = _fault_timeline(faults, agent, float(stream.arrival_ms[-1])
+                                                           if len(stream) else 0.0, self._seed)
+        r = _Replay(api, ns, stream, clock, fault_events, self._max_retries, float(self.o["timeout_s"]), progress,
+                    offset_ms)
+        return r.run()
 
-        o = self.o
-        n = len(stream)
-        arrival = stream.arrival_ms.tolist()
-        models = [stream.models[m] for m in stream.model_idx.tolist()]
-        origins = [stream.origins[k] for k in stream.origin_idx.tolist()]
-        private = stream.private.tolist()
-        jobs = [_JobState(i) for i in range(n)]
-        by_pod: dict[str, _JobState] = {}
-        q: queue.Queue = queue.Queue()
-        stop = threading.Event()
-        wstats = WatchStats()
-        start_watch("pod", api.list_namespaced_pod, q, stop, wstats, namespace=ns)
-        creators = ThreadPoolExecutor(4, thread_name_prefix="driver-create")
-        deleters = ThreadPoolExecutor(2, thread_name_prefix="driver-delete")
-        stats = {"created": 0, "retried": 0, "late_ms": [], "timed_out": 0, "watch": wstats}
-        remaining = n
 
-        def create(js: _JobState) -> None:
-            i = js.i
-            ann = {N.ANN_JOB_ID: str(i), N.ANN_MODEL: models[i], N.ANN_QOS_MS: repr(float(stream.job_qos_ms[i])),
-                   N.ANN_ORIGIN_SITE: origins[i], N.ANN_ARRIVAL_MS: repr(float(arrival[i])),
-                   N.ANN_QUERIES: str(int(stream.queries[i])), N.ANN_INPUT_BYTES: str(int(stream.input_bytes[models[i]])),
-                   N.ANN_PRIVATE: "true" if private[i] else "false", N.ANN_ATTEMPT: str(js.attempt)}
-            pod = client.V1Pod(
-                metadata=client.V1ObjectMeta(name=js.pod, annotations=ann, labels={"app.kubernetes.io/name": "synergai-job",
-                                                                                   f"{N.DOMAIN}/job": str(i)}),
-                spec=client.V1PodSpec(scheduler_name=N.SCHEDULER_NAME, restart_policy="Never",
-                                      termination_grace_period_seconds=0,
-                                      tolerations=[client.V1Toleration(operator="Exists", effect="NoExecute",
-                                                                       toleration_seconds=0)],
-                                      containers=[client.V1Container(name="worker", image="synergai-worker:latest")]))
-            try:
-                # keep trying through an apiserver outage; the run's deadline (stop) ends it
-                call_with_retry(api.create_namespaced_pod, ns, pod, _request_timeout=30, stop=stop, attempts=None)
-            except Exception as exc:  # noqa: BLE001
-                q.put(("created", "error", (js, f"pod could not be created: {short_error(exc)}")))
-                return
-            q.put(("created", "ok", (js, clock.now_ms())))
+class Outcome(enum.Enum):
+    """How a job's pod ended, as the driver decides retries: by kind, never by the text of a reason."""
 
-        def submit(js: _JobState) -> None:
-            js.pod = f"job-{js.i}" + (f"-r{js.attempt}" if js.attempt else "")
-            by_pod[js.pod] = js
-            creators.submit(create, js)
+    COMPLETED = "completed"
+    FAILED = "failed"  # final: the job had its chance (rejected, invalid, the worker failed, no result)
+    LOST = "lost"  # the job never got its chance (its node failed, its pod vanished or was deleted): retryable
 
-        def end(js: _JobState, row: dict) -> None:
-            nonlocal remaining
-            if js.ended:
-                return
-            js.ended = True
-            js.row = {**row, "retries": js.attempt}
-            remaining -= 1
 
-        def fail_or_retry(js: _JobState, reason: str) -> None:
-            if js.ended:
-                return
-            if reason.startswith(RETRYABLE) and js.attempt < self._max_retries:
-                by_pod.pop(js.pod, None)
-                js.attempt += 1
-                js.uid = None
-                stats["retried"] += 1
-                submit(js)
-                return
-            end(js, {"status": "failed", "reason": reason})
+@dataclass(frozen=True)
+class PodOutcome:
+    kind: Outcome
+    reason: str = ""
+    row: dict | None = None  # the per-job row, when the pod says where and how it ran
 
-        def outcome(pod) -> None:
-            js = by_pod.get(pod.metadata.name)
-            if js is None or js.ended:
-                return
-            js.uid = pod.metadata.uid
-            ann = pod.metadata.annotations or {}
-            phase = pod.status.phase if pod.status else None
-            rej = rejection(pod)
-            if phase == "Succeeded":
-                if N.ANN_FINISH_MS in ann:
-                    end(js, _row_from(ann, pod, "completed", ""))
-                else:  # a worker that exits 0 without reporting: its result is unknown, say so
-                    end(js, _row_from(ann, pod, "failed", "pod succeeded without reporting a result"))
-            elif phase == "Failed":
-                why = ann.get(N.ANN_FAIL_REASON) or (pod.status.message or pod.status.reason or "pod failed")
-                row = _row_from(ann, pod, "failed", why)
-                if why.startswith(RETRYABLE) and js.attempt < self._max_retries:
-                    fail_or_retry(js, why)
-                else:
-                    end(js, row)
-            elif rej is not None:
-                end(js, _row_from(ann, pod, "failed", rej))
-            else:
-                return
-            deleters.submit(_delete_pod, api, ns, pod.metadata.name)
 
-        bar = None
+class _Replay:
+    """One replay of a job stream as pods: create each pod at its arrival, follow every pod to its outcome,
+    retry the jobs whose pod was lost, and give every job one row. Steps: ``_submit_due``, ``_inject_faults``,
+    ``_drain`` (-> ``_on_created`` / ``_on_sync`` / ``_on_deleted`` / ``_on_pod``) and ``_settle``."""
+
+    def __init__(self, api, ns, stream, clock, fault_events, max_retries, timeout_s, progress, offset_ms):
+        self.api, self.ns, self.stream, self.clock = api, ns, stream, clock
+        self.fault_events, self.max_retries, self.timeout_s = fault_events, max_retries, timeout_s
+        self.offset_ms = offset_ms  # experiment time of the stream's time 0 on ``clock`` (external schedulers)
+        n = self.n = len(stream)
+        self.arrival = stream.arrival_ms.tolist()
+        self.models = [stream.models[m] for m in stream.model_idx.tolist()]
+        self.origins = [stream.origins[k] for k in stream.origin_idx.tolist()]
+        self.private = stream.private.tolist()
+        self.jobs = [_JobState(i) for i in range(n)]
+        self.by_pod: dict[str, _JobState] = {}
+        self.q: queue.Queue = queue.Queue()
+        self.stop = threading.Event()
+        self.wstats = WatchStats()
+        self.stats = {"created": 0, "retried": 0, "late_ms": [], "timed_out": 0, "watch": self.wstats}
+        self.remaining = n
+        self.next = 0
+        self.bar = None
         if progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=n, unit="job", leave=False)
-        fault_events, self._faults_table = _fault_timeline(faults, agent, float(arrival[-1]) if n else 0.0,
-                                                           self._seed)
-        nxt = 0
+            self.bar = tqdm(total=n, unit="job", leave=False)
+
+    # ------------------------------------------------------------------ the loop
+    def run(self):
+        start_watch("pod", self.api.list_namespaced_pod, self.q, self.stop, self.wstats, namespace=self.ns)
+        self.creators = ThreadPoolExecutor(4, thread_name_prefix="driver-create")
+        self.deleters = ThreadPoolExecutor(2, thread_name_prefix="driver-delete")
         deadline = None
         try:
-            while remaining > 0:
-                now = clock.now_ms()
-                while nxt < n and arrival[nxt] <= now:
-                    stats["late_ms"].append(now - arrival[nxt])
-                    submit(jobs[nxt])
-                    nxt += 1
-                while fault_events and fault_events[0][0] <= now:
-                    _, fn, arg = fault_events.pop(0)
-                    fn(*arg)
-                if nxt == n and deadline is None:
-                    deadline = time.time() + float(o["timeout_s"])
+            while self.remaining > 0:
+                now = self._now()
+                self._submit_due(now)
+                self._inject_faults(now)
+                if self.next == self.n and deadline is None:
+                    deadline = time.time() + self.timeout_s
                 if deadline is not None and time.time() > deadline:
                     break
-                wait = 0.2
-                if nxt < n:
-                    wait = min(wait, clock.wall_delay_s(arrival[nxt] - clock.now_ms()))
-                if fault_events:
-                    wait = min(wait, clock.wall_delay_s(fault_events[0][0] - clock.now_ms()))
-                try:
-                    item = q.get(timeout=max(wait, 0.0005))
-                except queue.Empty:
-                    continue
-                before = remaining
-                while True:
-                    kind, typ, obj = item
-                    if kind == "created":
-                        js = obj[0]
-                        if typ == "ok":
-                            stats["created"] += 1
-                            js.created_wall = time.time()
-                        else:
-                            fail_or_retry(js, obj[1])
-                    elif typ == "SYNC":
-                        names = {p.metadata.name for p in obj}
-                        for p in obj:
-                            outcome(p)
-                        for js in list(by_pod.values()):  # created, then gone while we were not watching
-                            if not js.ended and js.uid is not None and js.pod not in names:
-                                fail_or_retry(js, "pod vanished before it finished")
-                    elif typ == "DELETED":
-                        js = by_pod.get(obj.metadata.name)
-                        outcome(obj)
-                        if js is not None and not js.ended and js.uid == obj.metadata.uid:
-                            fail_or_retry(js, "pod deleted before it finished")
-                    else:
-                        outcome(obj)
-                    try:
-                        item = q.get_nowait()
-                    except queue.Empty:
-                        break
-                if bar is not None and remaining != before:
-                    bar.update(before - remaining)
+                self._drain(self._wait_s())
         finally:
-            stop.set()
-            creators.shutdown(wait=True)
-            deleters.shutdown(wait=True)
-            if bar is not None:
-                bar.close()
-        for js in jobs:  # whatever is left ran out of time: failed, with what we last knew
+            self.stop.set()
+            self.creators.shutdown(wait=True)
+            self.deleters.shutdown(wait=True)
+            if self.bar is not None:
+                self.bar.close()
+        for js in self.jobs:  # whatever is left ran out of time: failed, with what we last knew
             if not js.ended:
-                stats["timed_out"] += 1
-                end(js, {"status": "failed", "reason": f"timed out after {o['timeout_s']} s waiting for pod {js.pod}"})
-        stats["late_ms"] = np.asarray(stats["late_ms"])
-        return [js.row for js in jobs], stats
+                self.stats["timed_out"] += 1
+                self._end(js, {"status": "failed", "reason": f"timed out after {self.timeout_s} s waiting for pod "
+                                                             f"{js.pod}"})
+        self.stats["late_ms"] = np.asarray(self.stats["late_ms"])
+        return [js.row for js in self.jobs], self.stats
+
+    def _now(self) -> float:
+        return self.clock.now_ms() - self.offset_ms
+
+    def _wait_s(self) -> float:
+        wait = 0.2
+        if self.next < self.n:
+            wait = min(wait, self.clock.wall_delay_s(self.arrival[self.next] - self._now()))
+        if self.fault_events:
+            wait = min(wait, self.clock.wall_delay_s(self.fault_events[0][0] - self._now()))
+        return max(wait, 0.0005)
+
+    def _submit_due(self, now: float) -> None:
+        while self.next < self.n and self.arrival[self.next] <= now:
+            self.stats["late_ms"].append(now - self.arrival[self.next])
+            self._submit(self.jobs[self.next])
+            self.next += 1
+
+    def _inject_faults(self, now: float) -> None:
+        while self.fault_events and self.fault_events[0][0] <= now:
+            _, fn, arg = self.fault_events.pop(0)
+            fn(*arg)
+
+    def _drain(self, timeout_s: float) -> None:
+        try:
+            item = self.q.get(timeout=timeout_s)
+        except queue.Empty:
+            return
+        before = self.remaining
+        while True:
+            kind, typ, obj = item
+            if kind == "created":
+                self._on_created(typ, obj)
+            elif typ == "SYNC":
+                self._on_sync(obj)
+            elif typ == "DELETED":
+                self._on_deleted(obj)
+            else:
+                self._on_pod(obj)
+            try:
+                item = self.q.get_nowait()
+            except queue.Empty:
+                break
+        if self.bar is not None and self.remaining != before:
+            self.bar.update(before - self.remaining)
+
+    # ------------------------------------------------------------------ pods
+    def _pod_body(self, js: _JobState):
+        from kubernetes import client
+
+        i, st = js.i, self.stream
+        ann = {N.ANN_JOB_ID: str(i), N.ANN_MODEL: self.models[i], N.ANN_QOS_MS: repr(float(st.job_qos_ms[i])),
+               N.ANN_ORIGIN_SITE: self.origins[i], N.ANN_ARRIVAL_MS: repr(float(self.arrival[i] + self.offset_ms)),
+               N.ANN_CLOCK: self.clock.annotation(), N.ANN_QUERIES: str(int(st.queries[i])),
+               N.ANN_INPUT_BYTES: str(int(st.input_bytes[self.models[i]])),
+               N.ANN_PRIVATE: "true" if self.private[i] else "false", N.ANN_ATTEMPT: str(js.attempt)}
+        return client.V1Pod(
+            metadata=client.V1ObjectMeta(name=js.pod, annotations=ann,
+                                         labels={"app.kubernetes.io/name": "synergai-job", f"{N.DOMAIN}/job": str(i)}),
+            spec=client.V1PodSpec(scheduler_name=N.SCHEDULER_NAME, restart_policy="Never",
+                                  termination_grace_period_seconds=0,
+                                  tolerations=[client.V1Toleration(operator="Exists", effect="NoExecute",
+                                                                   toleration_seconds=0)],
+                                  containers=[client.V1Container(name="worker", image="synergai-worker:latest")]))
+
+    def _create(self, js: _JobState) -> None:
+        try:
+            # keep trying through an apiserver outage; the run's deadline (stop) ends it
+            call_with_retry(self.api.create_namespaced_pod, self.ns, self._pod_body(js), _request_timeout=30,
+                            stop=self.stop, attempts=None)
+        except Exception as exc:  # noqa: BLE001
+            self.q.put(("created", "error", (js, f"pod could not be created: {short_error(exc)}")))
+            return
+        self.q.put(("created", "ok", (js, self._now())))
+
+    def _submit(self, js: _JobState) -> None:
+        js.pod = f"job-{js.i}" + (f"-r{js.attempt}" if js.attempt else "")
+        self.by_pod[js.pod] = js
+        self.creators.submit(self._create, js)
+
+    def _end(self, js: _JobState, row: dict) -> None:
+        if js.ended:
+            return
+        js.ended = True
+        js.row = {**row, "retries": js.attempt}
+        self.remaining -= 1
+
+    def _settle(self, js: _JobState, o: PodOutcome) -> None:
+        """The job's pod ended: a lost job gets a new pod while retries are left; otherwise the job ends."""
+        if js.ended:
+            return
+        if o.kind is Outcome.LOST and js.attempt < self.max_retries:
+            self.by_pod.pop(js.pod, None)
+            js.attempt += 1
+            js.uid = None
+            self.stats["retried"] += 1
+            self._submit(js)
+            return
+        row = o.row or {"status": "failed", "reason": o.reason}
+        if o.kind is not Outcome.COMPLETED:
+            row = {**row, "status": "failed", "reason": o.reason}
+        self._end(js, row)
+
+    def _classify(self, pod) -> PodOutcome | None:
+        """The pod's outcome, or None while it is still pending or running."""
+        ann = pod.metadata.annotations or {}
+        phase = pod.status.phase if pod.status else None
+        if phase == "Succeeded":
+            if N.ANN_FINISH_MS in ann:
+                return PodOutcome(Outcome.COMPLETED, "", self._row(ann, pod, "completed", ""))
+            # a worker that exits 0 without reporting: its result is unknown, say so
+            why = "pod succeeded without reporting a result"
+            return PodOutcome(Outcome.FAILED, why, self._row(ann, pod, "failed", why))
+        if phase == "Failed":
+            why = ann.get(N.ANN_FAIL_REASON) or (pod.status.message or pod.status.reason or "pod failed")
+            kind = Outcome.LOST if pod.status.reason == N.REASON_NODE_LOST else Outcome.FAILED
+            return PodOutcome(kind, why, self._row(ann, pod, "failed", why))
+        rej = rejection(pod)
+        if rej is not None:
+            return PodOutcome(Outcome.FAILED, rej, self._row(ann, pod, "failed", rej))
+        return None
+
+    def _row(self, ann, pod, status, reason) -> dict:
+        row = _row_from(ann, pod, status, reason)
+        if self.offset_ms:
+            for k in ("decision_ms", "start_ms", "finish_ms"):
+                row[k] -= self.offset_ms
+        return row
+
+    def _on_pod(self, pod) -> None:
+        js = self.by_pod.get(pod.metadata.name)
+        if js is None or js.ended:
+            return
+        js.uid = pod.metadata.uid
+        o = self._classify(pod)
+        if o is None:
+            return
+        self._settle(js, o)
+        self.deleters.submit(_delete_pod, self.api, self.ns, pod.metadata.name)
+
+    def _on_created(self, typ, obj) -> None:
+        js = obj[0]
+        if typ == "ok":
+            self.stats["created"] += 1
+            js.created_wall = time.time()
+        else:
+            self._settle(js, PodOutcome(Outcome.FAILED, obj[1]))
+
+    def _on_sync(self, pods) -> None:
+        names = {p.metadata.name for p in pods}
+        for p in pods:
+            self._on_pod(p)
+        for js in list(self.by_pod.values()):  # created, then gone while we were not watching
+            if not js.ended and js.uid is not None and js.pod not in names:
+                self._settle(js, PodOutcome(Outcome.LOST, "pod vanished before it finished"))
+
+    def _on_deleted(self, pod) -> None:
+        js = self.by_pod.get(pod.metadata.name)
+        self._on_pod(pod)
+        if js is not None and not js.ended and js.uid == pod.metadata.uid:
+            self._settle(js, PodOutcome(Outcome.LOST, "pod deleted before it finished"))
 
 
 # ---------------------------------------------------------------------- helpers
@@ -457,13 +544,19 @@ def ensure_scheduler_rbac(api) -> None:
     from kubernetes import client, utils
 
     rbac = client.RbacAuthorizationV1Api(api.api_client)
+    docs = [d for d in yaml.safe_load_all((DEPLOY / "rbac.yaml").read_text()) if d]
     try:
-        rbac.read_cluster_role("synergai-scheduler", _request_timeout=10)
+        role = rbac.read_cluster_role("synergai-scheduler", _request_timeout=10)
+        want = next(d for d in docs if d.get("kind") == "ClusterRole")
+        have = [{"apiGroups": r.api_groups, "resources": r.resources, "verbs": r.verbs} for r in role.rules or []]
+        if have != want["rules"]:  # a state dir from an older version (e.g. before leases): bring it up to date
+            role.rules = [client.V1PolicyRule(api_groups=r["apiGroups"], resources=r["resources"], verbs=r["verbs"])
+                          for r in want["rules"]]
+            rbac.replace_cluster_role("synergai-scheduler", role, _request_timeout=10)
         return
     except client.exceptions.ApiException as exc:
         if exc.status != 404:
             raise
-    docs = [d for d in yaml.safe_load_all((DEPLOY / "rbac.yaml").read_text()) if d]
     try:
         api.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="synergai-system")))
     except client.exceptions.ApiException as exc:

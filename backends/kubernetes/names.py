@@ -26,6 +26,9 @@ ANN_QUERIES = f"{DOMAIN}/queries"
 ANN_INPUT_BYTES = f"{DOMAIN}/input-bytes"
 ANN_PRIVATE = f"{DOMAIN}/private"
 ANN_ATTEMPT = f"{DOMAIN}/attempt"  # 0 for the first pod of a job, +1 per retry
+# the clock the pod's times are on, "epoch_s=<unix s>,scale=<slow motion>": required with arrival-ms, and a
+# scheduler on another clock refuses the pod (SynergAIInvalidJob) instead of predicting on the wrong time base
+ANN_CLOCK = f"{DOMAIN}/clock"
 
 # Pod annotations: the decision (written by the scheduler on the Binding, atomically with the node)
 ANN_ENGINE = f"{DOMAIN}/engine"
@@ -46,8 +49,13 @@ ANN_SERVICE_MS = f"{DOMAIN}/service-ms"
 ANN_TRANSFER_MS = f"{DOMAIN}/transfer-ms"
 ANN_FAIL_REASON = f"{DOMAIN}/fail-reason"
 
-# PodScheduled=False reason the scheduler sets when the policy rejects a job (it is not retried)
-REASON_REJECTED = "SynergAIRejected"
+# pod status reason the node agent sets when a pod fails with its node (the driver retries those jobs)
+REASON_NODE_LOST = "SynergAINodeLost"
+
+# PodScheduled=False reasons (all are retried by the unschedulable queue, as kube-scheduler retries its own)
+REASON_REJECTED = "SynergAIRejected"  # the policy rejected the job
+REASON_UNSCHEDULABLE = "SynergAIUnschedulable"  # the policy's placement failed a filter
+REASON_INVALID = "SynergAIInvalidJob"  # missing or unreadable job annotations
 
 # Least privilege: exactly the API calls the scheduler makes (deploy/rbac.yaml must match; a test checks it)
 SCHEDULER_RBAC_RULES = (
@@ -56,4 +64,5 @@ SCHEDULER_RBAC_RULES = (
     {"apiGroups": [""], "resources": ["pods/binding"], "verbs": ["create"]},
     {"apiGroups": [""], "resources": ["pods/status"], "verbs": ["patch"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
 )

@@ -2,16 +2,27 @@
 
 Extension points, in the order a pod meets them (kube-scheduler's framework, reduced to what a policy needs):
 
-- **queue**: pods with ``spec.schedulerName: synergai`` and no node, from a list+watch (410 -> relist);
-- **snapshot**: Nodes -> the policy's node list and a ``ClusterView`` (Ready condition, cordon, NoSchedule
-  taints -> not ready); a change of the node set re-runs the policy's offline ``prepare``;
-- **decide**: ``policy.schedule`` (one pod at a time, or a window of pods for windowed policies), exactly as in
-  the simulator;
-- **bind**: a Binding whose annotations carry the chosen config, so node and config land atomically; one bind
-  per pod ever (409 = someone else won: forget it); transient errors back off and retry;
-- **explain**: an Event per decision, and ``PodScheduled=False`` with the policy's reason on a rejection;
-- **observe**: pods that finish (or vanish) release their place in the view and feed ``policy.observe``.
+- **queue**: one list+watch of every pod (410 -> relist). Pods with ``spec.schedulerName: synergai`` and no
+  node wait in the *active* queue; a pod that could not be placed waits in the *unschedulable* queue until a
+  pod update, a node change or a freed resource moves it back (with per-pod backoff 1 s doubling to 10 s), and
+  at least every ``unschedulable_flush_s``; after a restart every pending pod is tried again;
+- **snapshot**: Nodes -> the policy's node list and a ``ClusterView`` (Ready condition, cordon -> not ready);
+  a change of the node set re-runs the policy's offline ``prepare``. *Every pod counts*: every pod bound to a
+  node, whoever bound it, holds its resource requests there (``constraints.Ledger``); one the scheduler did not
+  place also holds the view units its requests name (``view.on_foreign``), busy for a time the scheduler
+  cannot predict, until it is seen gone;
+- **filter**: the core filters (``synergai.filters``) and the pod's own constraints
+  (``constraints.pod_filters``: node selector, required node affinity, taints/tolerations, resource requests):
+  nodes failing one for this pod are not ready in the view for the decision;
+- **decide**: ``policy.schedule`` (one pod at a time, or a window of pods, per group of identical constraints,
+  for windowed policies), exactly as in the simulator;
+- **re-check, bind**: the placement is checked against every filter again (a placement that fails is refused
+  with the filter's reason, never bound), then a Binding whose annotations carry the chosen config, so node and
+  config land atomically; one bind per pod ever (409 = someone else won: forget it); transient errors back off;
+- **explain**: an Event per decision, and ``PodScheduled=False`` with the reason on a rejection;
+- **observe**: pods that start, finish or vanish update the view and feed ``policy.observe``.
 
+With leader election (``leader``), only the replica holding the Lease decides; a standby keeps its caches warm.
 All state is owned by one thread (``run``); watches and API writes run in helper threads and talk to it
 through a queue, so no lock guards the policy or the view.
 """
@@ -30,12 +41,14 @@ from datetime import datetime, timezone
 import numpy as np
 
 from synergai.cluster import ClusterView
-from synergai.domain import Completion, Job, Placement
+from synergai.domain import ACCEL, CPU, Completion, Job, Placement
+from synergai.filters import Code, FilterChain, Status, core_filters, summary
 from synergai.network import Network
 from synergai.policy import Policy
 from synergai.profile import PerformanceProfile
 
 from . import names as N
+from .constraints import Ledger, PodConstraints, pod_constraints, pod_filters
 from .convert import (
     Clock,
     InvalidObject,
@@ -50,6 +63,8 @@ from .convert import (
 from .watch import Backoff, WatchStats, call_with_retry, is_transient, short_error, start_watch
 
 log = logging.getLogger("synergai.scheduler")
+INITIAL_BACKOFF_S, MAX_BACKOFF_S = 1.0, 10.0  # kube-scheduler's podInitialBackoffSeconds / podMaxBackoffSeconds
+SLOW_CALL_S = 5.0  # an API call slower than this is worth an INFO line (a stalled apiserver)
 
 
 @dataclass
@@ -60,10 +75,13 @@ class SchedulerStats:
     bound: int = 0
     conflicts: int = 0  # 409 on bind: another scheduler (or an earlier life of this one) won
     bind_retries: int = 0
-    rejected: int = 0
+    rejected: int = 0  # rejections by the policy
     invalid: int = 0
+    refused: int = 0  # placements the policy made that failed a filter
+    retried: int = 0  # decisions of pods taken back from the unschedulable queue
     vanished: int = 0  # placed pods deleted before they finished
     rebuilds: int = 0  # node set changed -> policy.prepare again
+    rejections: dict = field(default_factory=dict)  # PodScheduled=False reason -> count
     watch: WatchStats = field(default_factory=WatchStats)
 
 
@@ -72,19 +90,46 @@ class _Placed:
     job: Job
     node: str
     placement: Placement
+    started: bool = False
+
+
+@dataclass
+class _Unschedulable:
+    pod: object
+    fingerprint: tuple
+    attempts: int
+    last_s: float  # wall time of the last attempt
+    since_s: float  # wall time it entered the queue
+
+
+def _fingerprint(pod) -> tuple:
+    """What a user can change to make a pod schedulable: its annotations and placement constraints (not its
+    status, which our own PodScheduled=False patch changes)."""
+    try:
+        c = pod_constraints(pod)
+    except InvalidObject as exc:
+        c = str(exc)
+    return tuple(sorted((pod.metadata.annotations or {}).items())), c
+
+
+def backoff_s(attempts: int) -> float:
+    return min(MAX_BACKOFF_S, INITIAL_BACKOFF_S * 2.0 ** min(max(attempts - 1, 0), 16))
 
 
 class Scheduler:
     def __init__(self, api, policy: Policy, profile: PerformanceProfile, network: Network, *,
                  clock: Clock | None = None, scheduler_name: str = N.SCHEDULER_NAME, namespace: str | None = None,
                  node_order: Sequence[str] = (), node_selector: str | None = None, seed: int = 0,
-                 emit_events: bool = True, bind_workers: int = 16):
+                 emit_events: bool = True, bind_workers: int = 16, leader=None,
+                 unschedulable_flush_s: float = 60.0):
         self.api, self.policy, self.profile, self.network = api, policy, profile, network
         self.clock = clock or Clock()
         self.scheduler_name, self.namespace, self.seed = scheduler_name, namespace, seed
         self.node_order = {n: i for i, n in enumerate(node_order)}
         self.emit_events = emit_events
         self.node_selector = node_selector  # label selector: the nodes this scheduler may use (None: all)
+        self.leader = leader  # a leader.LeaderElector, or None: always decide
+        self.unschedulable_flush_s = unschedulable_flush_s
         self.stats = SchedulerStats()
         self._q: queue.Queue = queue.Queue()
         self._stop = threading.Event()
@@ -93,45 +138,67 @@ class Scheduler:
         self._models = set(profile.models())
         self._site_tiers = {s.name: s.tier for s in network.sites.values()}
         self._nodes: dict[str, NodeState] = {}
+        self._facts: dict = {}  # node name -> constraints.NodeFacts (the Kubernetes filters read it)
         self._node_warned: dict[str, str] = {}
         self.view: ClusterView | None = None
-        self._pending: dict[str, object] = {}  # uid -> pod (unbound, ours, not yet decided)
+        self.ledger = Ledger()
+        self.filters = FilterChain(())
+        self._pending: dict[str, object] = {}  # uid -> pod: the active queue (ours, unbound, not yet decided)
+        self._unsched: dict[str, _Unschedulable] = {}  # uid -> the unschedulable queue
+        self._recorded: dict[str, tuple[str, str]] = {}  # uid -> (reason, message) last written to the pod
+        self._attempts: dict[str, int] = {}  # uid -> failed attempts so far (backoff)
         self._first_seen: dict[str, float] = {}  # uid -> wall time first seen pending
-        self._retry_at: dict[str, float] = {}  # uid -> wall time before which a failed bind is not retried
+        self._retry_at: dict[str, float] = {}  # uid -> wall time before which a pod is not decided again
         self._inflight: set[str] = set()  # bind submitted, answer not back
         self._seen_bound: dict[str, object] = {}  # in flight and already seen bound: adopt if our bind loses
         self._placed: dict[str, _Placed] = {}  # bound (by us or adopted), not seen to finish
+        self._foreign: dict[str, tuple[str, tuple, dict]] = {}  # uid -> (node, view keys, units): not placed by us
         self._finished: set[str] = set()
-        self._rejected: set[str] = set()
         self._job_ids: dict[str, int] = {}
         self._next_job = 0
         self._flush_at: float | None = None  # windowed policies: experiment ms of the next window
+        self._next_flush_s = 0.0
         self.ready = threading.Event()  # set once nodes and pods were listed
+        self.last_loop_s = time.monotonic()
+        self._slow_logged = -math.inf
+        self._thread: threading.Thread | None = None
+        from .health import Metrics
+
+        self.metrics = Metrics(self)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> threading.Thread:
-        t = threading.Thread(target=self.run, name="synergai-scheduler", daemon=True)
+        if self.leader is not None:
+            self.leader.on_change = lambda leading: self._q.put(("leader", leading, None))
+            self.leader.start()
+        t = self._thread = threading.Thread(target=self.run, name="synergai-scheduler", daemon=True)
         t.start()
         return t
 
     def stop(self) -> None:
         self._stop.set()
         self._q.put(("wake", None, None))
+        if self._thread is not None:
+            self._thread.join(40)
+        if self.leader is not None:
+            self.leader.stop()  # after the last bind: the standby takes over once this one is quiet
+
+    def is_leader(self) -> bool:
+        return self.leader is None or self.leader.is_leader()
+
+    def loop_alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def run(self) -> None:
         api = self.api
         nkw = {"label_selector": self.node_selector} if self.node_selector else {}
         start_watch("node", api.list_node, self._q, self._stop, self.stats.watch, **nkw)
-        sel = f"spec.schedulerName={self.scheduler_name}"
-        if self.namespace:
-            start_watch("pod", api.list_namespaced_pod, self._q, self._stop, self.stats.watch,
-                        namespace=self.namespace, field_selector=sel)
-        else:
-            start_watch("pod", api.list_pod_for_all_namespaces, self._q, self._stop, self.stats.watch,
-                        field_selector=sel)
+        # every pod: ours to schedule, and any pod bound to our nodes (its requests count, whoever placed it)
+        start_watch("pod", api.list_pod_for_all_namespaces, self._q, self._stop, self.stats.watch)
         synced = set()
         try:
             while not self._stop.is_set():
+                self.last_loop_s = time.monotonic()
                 try:
                     item = self._q.get(timeout=self._idle_timeout_s())
                     self._handle(item, synced)
@@ -141,16 +208,25 @@ class Scheduler:
                     pass
                 if len(synced) == 2:
                     self.ready.set()
-                    self._schedule_due()
+                    self._flush_unschedulable()
+                    if self.is_leader():
+                        self._schedule_due()
         finally:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._events.shutdown(wait=True, cancel_futures=True)
+            while True:  # account for the answers of the last binds
+                try:
+                    item = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if item[0] == "bind":
+                    self._bind_answer(item[1], item[2])
 
     def _idle_timeout_s(self) -> float:
         t = 0.5
         now = time.time()
-        if self._retry_at:
-            t = min(t, max(0.0, min(self._retry_at.values()) - now))
+        if self._retry_at and self._pending:
+            t = min(t, max(0.0, min(self._retry_at.get(u, 0.0) for u in self._pending) - now))
         if self._flush_at is not None:
             t = min(t, self.clock.wall_delay_s(self._flush_at - self.clock.now_ms()))
         return max(t, 0.0005)
@@ -164,6 +240,7 @@ class Scheduler:
                 self._sync_nodes(obj)
             elif typ == "DELETED":
                 if self._nodes.pop(obj.metadata.name, None) is not None:
+                    self._facts.pop(obj.metadata.name, None)
                     self._rebuild()
             else:
                 self._node_event(obj)
@@ -177,12 +254,13 @@ class Scheduler:
                 self._pod_event(obj)
         elif kind == "bind":
             self._bind_answer(typ, obj)
-        elif kind == "unreject":  # the rejection could not be recorded: the pod is pending again, after a pause
+        elif kind == "unreject":  # the rejection could not be recorded: try the pod again after a pause
             uid = obj.metadata.uid
-            if uid in self._rejected and uid not in self._finished:
-                self._rejected.discard(uid)
-                self._retry_at[uid] = time.time() + 1.0
-                self._pending[uid] = obj
+            self._recorded.pop(uid, None)
+            if uid in self._unsched:
+                self._activate(uid, time.time() + 1.0)
+        elif kind == "leader" and typ:
+            self._requeue_all("became leader")
 
     # ------------------------------------------------------------------ nodes -> view
     def _read_node(self, obj) -> NodeState | None:
@@ -220,15 +298,28 @@ class Scheduler:
         self._nodes[name] = st
         if old is None or old.node != st.node or self.view is None:
             self._rebuild()
-        elif old.schedulable != st.schedulable:
+            return
+        if old.facts != st.facts:  # labels, taints or allocatable: new filter answers, maybe a fit now
+            self._facts[name] = st.facts
+            self._new_filters()
+            self._requeue_all(f"node {name} changed")
+        if old.schedulable != st.schedulable:
             self.view.on_ready(name, st.schedulable)
             log.info("node %s %s", name, "schedulable" if st.schedulable else f"unschedulable ({st.why_not})")
+            if st.schedulable:
+                self._requeue_all(f"node {name} schedulable")
+
+    def _new_filters(self) -> None:
+        self.filters = FilterChain(core_filters(self.profile, self.network) + pod_filters(self._facts, self.ledger))
 
     def _rebuild(self) -> None:
         """The node set changed: a fresh view and the policy's offline step again, then re-add what is placed."""
         big = len(self.node_order)
         states = sorted(self._nodes.values(), key=lambda s: (self.node_order.get(s.node.name, big), s.node.name))
         nodes = [s.node for s in states]
+        self._facts.clear()
+        self._facts.update({s.node.name: s.facts for s in states})
+        self._new_filters()
         self.stats.rebuilds += 1
         self.view = ClusterView(nodes)
         self.view.on_clock(self.clock.now_ms())
@@ -238,6 +329,10 @@ class Scheduler:
         self.policy.prepare(self.profile, nodes, self.network, rng)
         for p in self._placed.values():
             self._record(p.job, p.placement)
+        foreign, self._foreign = self._foreign, {}
+        for uid, (node, _keys, units) in foreign.items():
+            self._add_foreign(uid, node, units)
+        self._requeue_all("node set changed")
 
     def _record(self, job: Job, pl: Placement) -> bool:
         """Tell the view about a placement (its prediction of when the node frees up)."""
@@ -257,70 +352,165 @@ class Scheduler:
         view.on_placed(job, pl, entry.resource, entry.units, view.now_ms + transfer, entry.service_ms(job.queries))
         return True
 
+    # ------------------------------------------------------------------ pods we did not place
+    def _add_foreign(self, uid: str, node: str, units: dict) -> None:
+        """A pod we did not place holds the view units its requests name, until it is seen gone (conservative:
+        its finish cannot be predicted, so those units are busy for an unknown time)."""
+        keys = []
+        if self.view is not None and node in self.view.index:
+            n = self.view.node(node)
+            for res, u in units.items():
+                u = min(u, n.capacity(res))
+                if u > 0:
+                    self.view.on_foreign((uid, res), node, res, u)
+                    keys.append((uid, res))
+        self._foreign[uid] = (node, tuple(keys), units)
+
+    def _drop_foreign(self, uid: str) -> None:
+        f = self._foreign.pop(uid, None)
+        if f is not None and self.view is not None:
+            for k in f[1]:
+                self.view.on_foreign_gone(k)
+
+    @staticmethod
+    def _view_units(c: PodConstraints) -> dict:
+        req = dict(c.requests)
+        return {ACCEL: math.ceil(req.get(N.RESOURCE_ACCEL, 0) / 1000), CPU: math.ceil(req.get("cpu", 0) / 1000)}
+
     # ------------------------------------------------------------------ pods
+    def _ours(self, pod) -> bool:
+        return (pod.spec.scheduler_name == self.scheduler_name
+                and (self.namespace is None or pod.metadata.namespace == self.namespace))
+
     def _sync_pods(self, items) -> None:
         seen = {p.metadata.uid for p in items}
         for uid in list(self._placed):
             if uid not in seen:
                 self._pod_gone(uid, "pod vanished while the watch was down")
-        for uid in list(self._pending):
+        for uid in list(self._pending) + list(self._unsched) + list(self._foreign) + list(self.ledger.holds):
             if uid not in seen:
-                self._pending.pop(uid, None)
+                self._pod_gone(uid, "pod vanished while the watch was down")
         for p in items:
             self._pod_event(p)
 
     def _pod_event(self, pod) -> None:
-        uid = pod.metadata.uid
+        uid, md = pod.metadata.uid, pod.metadata
         if uid in self._finished:
             return
+        ours = self._ours(pod)
         phase = pod.status.phase if pod.status else None
-        ann = pod.metadata.annotations or {}
+        ann = md.annotations or {}
         if N.ANN_FINISH_MS in ann and uid in self._placed:  # the agent/worker reports the end before the phase
             phase = "Failed" if N.ANN_FAIL_REASON in ann else "Succeeded"
-        if pod.metadata.deletion_timestamp is not None or phase in ("Succeeded", "Failed"):
+        if md.deletion_timestamp is not None or phase in ("Succeeded", "Failed"):
+            self._release(uid)
             self._pending.pop(uid, None)
+            self._unsched.pop(uid, None)
             if uid in self._placed:
                 self._finish(uid, pod, phase == "Succeeded")
-            else:
+            elif ours:
                 self._finished.add(uid)
             return
         if pod.spec.node_name:
+            try:
+                c = pod_constraints(pod)
+            except InvalidObject:
+                c = PodConstraints()
+            self.ledger.hold(uid, pod.spec.node_name, c.requests)
+            if not ours and uid not in self._placed:
+                if uid not in self._foreign:
+                    self._add_foreign(uid, pod.spec.node_name, self._view_units(c))
+                return
             self._pending.pop(uid, None)
+            self._unsched.pop(uid, None)
             if uid in self._inflight:
                 self._seen_bound[uid] = pod
             elif uid not in self._placed:
                 self._adopt(uid, pod)  # bound by another scheduler instance, or by us before a restart
+            p = self._placed.get(uid)
+            if p is not None and phase == "Running" and not p.started:
+                p.started = True
+                if self.view is not None:
+                    self.view.on_started(p.job.id, self.clock.now_ms())
             return
-        if uid in self._rejected or uid in self._inflight or uid in self._placed:
+        if not ours or uid in self._inflight or uid in self._placed:
             return
-        if rejection(pod) is not None:
-            self._rejected.add(uid)
+        u = self._unsched.get(uid)
+        if u is not None:
+            fp = _fingerprint(pod)
+            if fp != u.fingerprint:  # the user changed the pod: try again (after its backoff)
+                self._activate(uid, u.last_s + backoff_s(u.attempts), pod)
+            else:
+                u.pod = pod
             return
+        if uid not in self._pending and rejection(pod) is not None and uid not in self._recorded:
+            self._recorded[uid] = ("", rejection(pod))  # rejected by an earlier life: tried again now
         self._pending[uid] = pod
         self._first_seen.setdefault(uid, time.time())
+
+    def _activate(self, uid: str, at_s: float, pod=None) -> None:
+        u = self._unsched.pop(uid)
+        self._pending[uid] = pod if pod is not None else u.pod
+        self._retry_at[uid] = at_s
+        self.stats.retried += 1
+
+    def _requeue_all(self, why: str) -> None:
+        """A cluster event that may make unschedulable pods fit: move them back, each after its backoff."""
+        if self._unsched:
+            log.debug("%d unschedulable pods back to the active queue: %s", len(self._unsched), why)
+        for uid in list(self._unsched):
+            u = self._unsched[uid]
+            self._activate(uid, u.last_s + backoff_s(u.attempts))
+
+    def _flush_unschedulable(self) -> None:
+        now = time.time()
+        if now < self._next_flush_s or not self._unsched:
+            return
+        self._next_flush_s = now + min(1.0, self.unschedulable_flush_s)
+        for uid in [u for u, x in self._unsched.items() if now - x.since_s >= self.unschedulable_flush_s]:
+            self._activate(uid, now)
 
     def _job_for(self, uid: str, pod, now_ms: float) -> Job:
         jid = self._job_ids.get(uid)
         if jid is None:
             jid = self._job_ids[uid] = self._next_job
             self._next_job += 1
-        return pod_job(pod, jid, now_ms, self._models, set(self._site_tiers))
+        return pod_job(pod, jid, now_ms, self._models, set(self._site_tiers), self.clock, pod_constraints(pod))
 
     def _adopt(self, uid: str, pod) -> None:
         ann = pod.metadata.annotations or {}
         try:
             job = self._job_for(uid, pod, self.clock.now_ms())
             cfg = pod_config(ann)
-        except InvalidObject:
-            return  # not ours to predict: it holds its node but the view cannot say for how long
+        except InvalidObject:  # ours by name but not predictable: it holds its requests like a foreign pod
+            if uid not in self._foreign:
+                try:
+                    c = pod_constraints(pod)
+                except InvalidObject:
+                    c = PodConstraints()
+                self._add_foreign(uid, pod.spec.node_name, self._view_units(c))
+            return
         pl = Placement(job.id, pod.spec.node_name, cfg, ann_float(ann, N.ANN_PREDICTED_LATENCY_MS),
                        ann_float(ann, N.ANN_PREDICTED_SERVICE_MS))
         self._placed[uid] = _Placed(job, pod.spec.node_name, pl)
         self._record(job, pl)
 
+    def _release(self, uid: str) -> None:
+        """The pod no longer holds resources: maybe an unschedulable pod fits now."""
+        released = self.ledger.release(uid)
+        if uid in self._foreign:
+            self._drop_foreign(uid)
+            released = True
+        if released and self._unsched:
+            self._requeue_all("resources freed")
+
     def _pod_gone(self, uid: str, why: str) -> None:
+        self._release(uid)
         self._pending.pop(uid, None)
+        self._unsched.pop(uid, None)
         self._first_seen.pop(uid, None)
+        self._recorded.pop(uid, None)
+        self._attempts.pop(uid, None)
         if uid in self._placed:
             self.stats.vanished += 1
             self._finish(uid, None, False, why)
@@ -331,13 +521,14 @@ class Scheduler:
         now = self.clock.now_ms()
         ann = (pod.metadata.annotations or {}) if pod is not None else {}
         finish = ann_float(ann, N.ANN_FINISH_MS, now)
+        service = ann_float(ann, N.ANN_SERVICE_MS)
         if self.view is not None:
-            self.view.on_completed(p.job.id, max(now, self.view.now_ms))
+            self.view.on_completed(p.job.id, max(now, self.view.now_ms), service)
         if not ok and not why:
             why = ann.get(N.ANN_FAIL_REASON) or (pod.status.message if pod is not None and pod.status else "") \
                 or "pod failed"
-        self.policy.observe(Completion(p.job.id, p.node, p.placement.config, finish,
-                                       ann_float(ann, N.ANN_SERVICE_MS), ok, why, p.job.model, p.job.queries))
+        self.policy.observe(Completion(p.job.id, p.node, p.placement.config, finish, service, ok, why,
+                                       p.job.model, p.job.queries))
 
     # ------------------------------------------------------------------ decide
     def _schedule_due(self) -> None:
@@ -363,36 +554,78 @@ class Scheduler:
                 jobs.append((uid, pod, self._job_for(uid, pod, now)))
             except InvalidObject as exc:
                 self.stats.invalid += 1
-                self._reject(uid, pod, "SynergAIInvalidJob", str(exc))
+                self._unschedulable(uid, pod, N.REASON_INVALID, str(exc))
         jobs.sort(key=lambda t: (t[2].arrival_ms, t[2].id))
         if not jobs:
             return
-        if window > 0:
-            self._decide(jobs, now)
+        if window > 0:  # one call per group of pods with the same constraints: the filters hold for all of it
+            groups: dict = {}
+            for one in jobs:
+                groups.setdefault(one[2].constraints, []).append(one)
+            for batch in groups.values():
+                self._decide(batch, now)
         else:
             for one in jobs:  # as in the simulator: each job sees the placements made before it
                 self._decide([one], self.clock.now_ms())
 
+    def _masked(self, job: Job) -> list[tuple[str, Status]]:
+        """(node, failing status) for the nodes this job's filters exclude right now."""
+        fc = self.filters
+        return [(n.name, st) for n in self.view.nodes if not (st := fc.check(job, n)).ok]
+
     def _decide(self, batch, now: float) -> None:
         view = self.view
         view.on_clock(max(now, view.now_ms))
+        masked = self._masked(batch[0][2])
+        for name, _ in masked:  # not ready for this decision: the policy only sees nodes that pass
+            view.on_ready(name, False)
         t0 = time.perf_counter_ns()
-        placements = self.policy.schedule([j for _, _, j in batch], view)
-        self.stats.decisions.append((now, len(batch), time.perf_counter_ns() - t0))
+        try:
+            placements = self.policy.schedule([j for _, _, j in batch], view)
+        finally:
+            for name, _ in masked:
+                view.on_ready(name, self._nodes[name].schedulable)
+        dt = time.perf_counter_ns() - t0
+        self.stats.decisions.append((now, len(batch), dt))
+        self.metrics.decision.observe(dt / 1e9)
         if len(placements) != len(batch):
             raise RuntimeError(f"policy {self.policy.name} returned {len(placements)} placements for {len(batch)} jobs")
         for (uid, pod, job), pl in zip(batch, placements):
             if pl.node is None:
-                self._reject(uid, pod, N.REASON_REJECTED, pl.reason or "rejected by policy")
+                msg = pl.reason or "rejected by policy"
+                if masked:
+                    msg += "; " + summary(masked, len(view.nodes))
+                self.stats.rejected += 1
+                self._unschedulable(uid, pod, N.REASON_REJECTED, msg)
                 continue
-            if pl.node not in view.index or not self._record(job, pl):
-                self._reject(uid, pod, N.REASON_REJECTED, f"policy chose {pl.node} with {pl.config}, which it cannot "
-                             "run (no trace for it there, too few units, or no route)")
+            st = self._check(job, pl)
+            if st.ok and not self._record(job, pl):
+                st = Status(Code.UNRESOLVABLE, "no route to the node", "Reachability")
+            if not st.ok:
+                self.stats.refused += 1
+                self._unschedulable(uid, pod, N.REASON_UNSCHEDULABLE,
+                                    f"{self.policy.name} chose {pl.node} with {pl.config}, refused by filter "
+                                    f"{st.filter}: {st.reason}")
                 continue
             ann = placement_annotations(pl, self.policy.name, now, self.policy.queue_discipline == "priority")
             self._placed[uid] = _Placed(job, pl.node, pl)
+            self.ledger.hold(uid, pl.node, job.constraints.requests if job.constraints else ())
             self._inflight.add(uid)
             self._pool.submit(self._bind, uid, pod, pl, ann, job)
+
+    def _check(self, job: Job, pl: Placement) -> Status:
+        """Every filter, for the (node, config) the policy returned, right before binding."""
+        view = self.view
+        if pl.node not in view.index:
+            return Status(Code.UNRESOLVABLE, f"unknown node {pl.node!r}", "NodeExists")
+        node = view.node(pl.node)
+        try:
+            entry = self.profile.entry(job.model, node.device_type, pl.config)
+        except KeyError as exc:
+            return Status(Code.UNRESOLVABLE, str(exc.args[0]), "ConfigValid")
+        if not self._nodes[pl.node].schedulable:
+            return Status(Code.UNSCHEDULABLE, f"node not ready ({self._nodes[pl.node].why_not})", "NodeReady")
+        return self.filters.check(job, node, entry)
 
     # ------------------------------------------------------------------ bind / reject (API threads)
     def _bind(self, uid, pod, pl, ann, job) -> None:
@@ -406,7 +639,11 @@ class Scheduler:
             t0 = time.perf_counter()
             call_with_retry(self.api.create_namespaced_pod_binding, md.name, md.namespace, body,
                             _preload_content=False, _request_timeout=30, stop=self._stop, attempts=3)
-            self.stats.bind_call_s.append(time.perf_counter() - t0)
+            dt = time.perf_counter() - t0
+            self.stats.bind_call_s.append(dt)
+            if dt > SLOW_CALL_S and time.monotonic() - self._slow_logged > 10.0:  # a stall shows before a timeout
+                self._slow_logged = time.monotonic()
+                log.info("apiserver slow: a Binding call took %.1f s", dt)
             self._q.put(("bind", "ok", (uid, pod, pl, job)))
         except Exception as exc:  # noqa: BLE001
             self._q.put(("bind", "error", (uid, pod, pl, job, exc)))
@@ -423,6 +660,8 @@ class Scheduler:
         seen_bound = self._seen_bound.pop(uid, None)
         if typ == "ok":
             self.stats.bound += 1
+            self._attempts.pop(uid, None)
+            self._recorded.pop(uid, None)
             t = self._first_seen.pop(uid, None)
             if t is not None:
                 self.stats.bind_latency_s.append(time.time() - t)
@@ -431,12 +670,13 @@ class Scheduler:
         p = self._placed.pop(uid, None)
         if p is not None and self.view is not None:
             self.view.on_completed(p.job.id)  # undo the optimistic placement
+        self.ledger.release(uid)
         status = getattr(exc, "status", None)
         if status == 409:
             self.stats.conflicts += 1  # bound by someone else: never bind again; the watch shows where
             self._first_seen.pop(uid, None)
             if seen_bound is not None and seen_bound.spec.node_name:
-                self._adopt(uid, seen_bound)
+                self._pod_event(seen_bound)
         elif status == 404:
             self._first_seen.pop(uid, None)
         elif is_transient(exc) or status in (401, 403):
@@ -452,12 +692,18 @@ class Scheduler:
             self._retry_at[uid] = time.time() + b.next_s()
             self._pending[uid] = pod
         else:
-            self._reject(uid, pod, "SynergAIBindFailed", f"bind to {payload[2].node} failed: {short_error(exc)}")
+            self._unschedulable(uid, pod, "SynergAIBindFailed", f"bind to {payload[2].node} failed: "
+                                f"{short_error(exc)}")
 
-    def _reject(self, uid, pod, reason: str, message: str) -> None:
-        self._rejected.add(uid)
-        self._first_seen.pop(uid, None)
-        self.stats.rejected += reason == N.REASON_REJECTED
+    def _unschedulable(self, uid, pod, reason: str, message: str) -> None:
+        """Into the unschedulable queue; the reason is recorded on the pod (once per distinct message)."""
+        now = time.time()
+        n = self._attempts[uid] = self._attempts.get(uid, 0) + 1
+        self._unsched[uid] = _Unschedulable(pod, _fingerprint(pod), n, now, now)
+        self.stats.rejections[reason] = self.stats.rejections.get(reason, 0) + 1
+        if self._recorded.get(uid, ("", ""))[1] == message:
+            return  # the pod already says so: no write, no Event (a retry storm would cost the apiserver)
+        self._recorded[uid] = (reason, message)
         self._pool.submit(self._mark_unschedulable, pod, reason, message)
 
     def _mark_unschedulable(self, pod, reason: str, message: str) -> None:
@@ -469,6 +715,8 @@ class Scheduler:
             call_with_retry(self.api.patch_namespaced_pod_status, md.name, md.namespace, body, stop=self._stop,
                             _request_timeout=30, retry_on=(401, 403, 429, 500, 502, 503, 504))
         except Exception as exc:  # noqa: BLE001  -- unrecorded, the rejection would leave the pod Pending forever
+            if getattr(exc, "status", None) == 404:
+                return
             log.warning("pod %s/%s: could not record rejection (%s); deciding again later", md.namespace, md.name,
                         short_error(exc))
             self._q.put(("unreject", None, pod))
@@ -492,4 +740,3 @@ class Scheduler:
             self.api.create_namespaced_event(md.namespace, ev, _request_timeout=10)
         except Exception as exc:  # noqa: BLE001  -- an explanation is best effort, never worth a retry storm
             log.debug("event for %s/%s not recorded: %s", md.namespace, md.name, short_error(exc))
-

@@ -26,8 +26,10 @@ class Backoff:
         self.rng = rng or random.Random(0)
 
     def next_s(self) -> float:
-        d = self.rng.uniform(0.5, 1.0) * min(self.cap_s, self.base_s * 2 ** self.n)
-        self.n += 1
+        # the exponent stops growing once the cap is reached: 2 ** 1024 would overflow a float
+        d = self.rng.uniform(0.5, 1.0) * min(self.cap_s, self.base_s * 2.0 ** min(self.n, 64))
+        if self.n < 64:
+            self.n += 1
         return d
 
     def reset(self) -> None:
@@ -67,6 +69,7 @@ def watch_loop(kind: str, list_fn: Callable, out: queue.Queue, stop: threading.E
 
     backoff = Backoff()
     rv = None
+    down_since = None  # monotonic time of the first error of an outage: one INFO line when it starts and ends
     while not stop.is_set():
         try:
             if rv is None:
@@ -74,6 +77,9 @@ def watch_loop(kind: str, list_fn: Callable, out: queue.Queue, stop: threading.E
                 rv = lst.metadata.resource_version
                 out.put((kind, "SYNC", lst.items))
                 backoff.reset()
+                if down_since is not None:
+                    log.info("%s watch: apiserver answers again after %.1f s", kind, time.monotonic() - down_since)
+                    down_since = None
             w = watch.Watch()
             for ev in w.stream(list_fn, resource_version=rv, timeout_seconds=timeout_s,
                                _request_timeout=timeout_s + 15, allow_watch_bookmarks=True, **kw):
@@ -93,6 +99,9 @@ def watch_loop(kind: str, list_fn: Callable, out: queue.Queue, stop: threading.E
                 new_rv = getattr(getattr(obj, "metadata", None), "resource_version", None)
                 if new_rv:
                     rv = new_rv
+                if down_since is not None:
+                    log.info("%s watch: apiserver answers again after %.1f s", kind, time.monotonic() - down_since)
+                    down_since = None
                 if t == "BOOKMARK":
                     continue
                 with stats.lock:
@@ -106,7 +115,12 @@ def watch_loop(kind: str, list_fn: Callable, out: queue.Queue, stop: threading.E
                     stats.relists += 1
                 continue
             stats.error(short_error(exc))
-            log.debug("%s watch: %s", kind, short_error(exc))
+            if down_since is None:
+                down_since = time.monotonic()
+                log.info("%s watch: apiserver unreachable or failing (%s); retrying with backoff", kind,
+                         short_error(exc))
+            else:
+                log.debug("%s watch: %s", kind, short_error(exc))
             stop.wait(backoff.next_s())
 
 
