@@ -154,11 +154,6 @@ class Policy:
             nodes = self._reachable[k] = tuple((i, n) for i, n in enumerate(self.nodes) if self.allowed(job, n))
         return nodes
 
-    def allowed(self, job: Job, node: Node, entry: ProfileEntry) -> bool:
-        """Whether the framework's hard constraints allow running ``job`` on ``node`` with ``entry``'s config
-        (the node's pool can hold the config's units; privacy and reachability are in ``reachable``)."""
-        return node.capacity(entry.resource) >= entry.units
-
     def eligible(self, job: Job) -> tuple[tuple[int, Node, ProfileEntry], ...]:
         """(node index, node, default config) for reachable nodes whose device type can run the model with a
         default config that passes every filter (valid power mode, fits the node's pool)."""
