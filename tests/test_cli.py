@@ -29,7 +29,7 @@ def test_default_experiment_smoke(tmp_path):
     assert set(summary["window"]) == {"all", "steady"}
     assert (summary.loc[summary["window"] == "all", "jobs"] == 1500).all()
     jobs = pd.read_csv(out / "jobs.csv.gz")
-    assert len(jobs) == 11 * 1500
+    assert len(jobs) == 13 * 1500
     assert (out / "comparison.png").stat().st_size > 10_000
     assert "viol %" in r.stdout and "greedy" in r.stdout
 
