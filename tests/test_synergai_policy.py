@@ -175,7 +175,7 @@ def test_late_job_queues_behind_on_time_jobs_where_it_would_hurt_them():
     view.on_placed(Job(91, "m", 25, "s", 0), Placement(91, "a", e.config, priority=25), "accel", 1, 0.0, 10.0)
     view.on_placed(Job(93, "m", 25, "s", 0), Placement(93, "b", e.config, priority=25), "accel", 1, 0.0, 10.0)
     # a job with a 15 ms target can make it nowhere (>= 20 ms on either board); ahead of 91 / 93 it would make
-    # them late, so it is queued behind them: deadline + late_delay (3) x its target = 15 + 45
+    # them late, so it is queued behind them: deadline + late_delay (10) x its target = 15 + 150
     [p] = pol.schedule([Job(1, "m", 15.0, "s", 0.0)], view)
-    assert "least excess" in p.reason and p.priority == pytest.approx(60.0)
+    assert "least excess" in p.reason and p.priority == pytest.approx(165.0)
     assert p.predicted_latency_ms == pytest.approx(30.0)

@@ -93,7 +93,7 @@ class SynergAIPolicy(Policy):
     def __init__(self, percentile: float = 0.9, objective: str = "marginal_cost", config_selection: bool = True,
                  config_knobs=KNOBS, tail_aware: bool = True, online_correction: bool = False,
                  correction_weight: float = 0.05, admission: bool = False, queues: str = "edf", late: str = "fit",
-                 late_delay: float = 3.0, price_every: int = 256):
+                 late_delay: float = 10.0, price_every: int = 256):
         if not 0.5 <= percentile < 1.0:
             raise TypeError(f"percentile must be in [0.5, 1), got {percentile}")
         if objective not in OBJECTIVES:
