@@ -54,7 +54,7 @@ import pandas as pd
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_array
 
-from sim.engine import simulate
+from sim import simulate
 from synergai.domain import CLOUD, EDGE, Config, Node, Site
 from synergai.network import Link, Network
 from synergai.policy import available_policies, make_policy

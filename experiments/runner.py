@@ -21,22 +21,69 @@ from synergai.metrics import SUMMARY_COLUMNS, node_utilization, summarize
 from synergai.policy import make_policy
 from synergai.profile import BASES, PerformanceProfile
 from synergai.testbed import Testbed, testbed_from_dict
-from synergai.workload import JobStream, WorkloadSpec, generate
+from synergai.workload import JobStream, WorkloadSpec, cluster_capacity_per_s, generate
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _project_root() -> Path:
+    """Where ``configs/`` and ``traces/`` live: the source checkout, or the installed wheel's package data."""
+    here = Path(__file__).resolve().parent
+    if (here.parent / "configs" / "config.yaml").is_file():
+        return here.parent
+    return here / "data"  # pyproject.toml maps configs/ and traces/ to experiments/data/ in the wheel
+
+
+PROJECT_ROOT = _project_root()
 CONFIG_DIR = PROJECT_ROOT / "configs"
+GROUPS = ("cluster", "workload", "policy", "backend", "faults", "experiment")
 
 
-def compose_config(overrides: list[str]) -> dict:
-    """The composed, resolved config for these overrides, as plain containers (no Hydra run, no output dir)."""
+def search_override(config_dirs: list[str] | tuple[str, ...] = (), overrides: list[str] = ()) -> list[str]:
+    """``hydra.searchpath`` covering ``--config-dir`` folders and any ``hydra.searchpath=[...]`` in ``overrides``,
+    in Hydra's own order (the package's configs first, then ``--config-dir``, then the search path)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    paths = [f"file://{Path(d).resolve()}" for d in config_dirs]
+    for o in OverridesParser.create().parse_overrides([x for x in overrides if x.startswith("hydra.searchpath")]):
+        v = o.value()
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise ConfigError("hydra.searchpath", f"must be a list of paths, got {v!r}")
+        paths += [x if "://" in x else f"file://{Path(x).resolve()}" for x in v]
+    if not paths:
+        return []
+    return ["hydra.searchpath=[" + ",".join(repr(x) for x in paths) + "]"]
+
+
+def compose_config(overrides: list[str], config_dirs: list[str] | tuple[str, ...] = ()) -> dict:
+    """The composed, resolved config for these overrides, as plain containers (no Hydra run, no output dir).
+
+    ``config_dirs`` (``--config-dir``) and ``hydra.searchpath=[...]`` overrides add folders of the user's own
+    cluster/workload/policy/faults/experiment configs, as they do for the ``synergai`` command."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
+    plain = [o for o in overrides if not o.startswith("hydra.searchpath")]
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-            return OmegaConf.to_container(compose(config_name="config", overrides=overrides), resolve=True)
+            cfg = compose(config_name="config", overrides=search_override(config_dirs, overrides) + plain)
+            return OmegaConf.to_container(cfg, resolve=True)
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def group_options(group: str, config_dirs: list[str] | tuple[str, ...] = (), overrides: list[str] = ()) -> list[str]:
+    """The options of a config group across the package's configs and the user's search path."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+            loader = GlobalHydra.instance().config_loader()
+            return sorted(loader.get_group_options(group, config_name="config",
+                                                   overrides=search_override(config_dirs, overrides)))
     finally:
         GlobalHydra.instance().clear()
 
@@ -70,8 +117,81 @@ def _section(cfg: Mapping[str, Any], key: str, required: bool = False, where: st
     return v
 
 
+TOP_KEYS = (*GROUPS, "seed")
+EXPERIMENT_KEYS = {  # key -> (type, what it must be); anything else under experiment is a typo
+    "name": (str, "a string"), "traces_dir": (str, "a path"), "latency_basis": (str, "a string"),
+    "warmup_fraction": ((int, float), "a number"), "cooldown_fraction": ((int, float), "a number"),
+    "write_jobs": (bool, "true or false"), "jobs_format": (str, "parquet or csv"), "figure": (bool, "true or false"),
+    "progress": (bool, "true or false"), "sweep_figures": (list, "a list of figure names"),
+}
+POLICY_KEYS = ("names", "params", "modules")
+JOBS_FORMATS = ("parquet", "csv")
+MAX_ARRIVAL_SPAN_MS = 1e12  # ~32 years: float64 times still resolve 1 microsecond there (ulp 2e-4 ms)
+BYTES_PER_JOB = 400  # peak bytes per job and policy held in memory (stream, outcome columns, table); bench_sim
+
+
+def _check_keys(cfg: Mapping[str, Any]) -> None:
+    for k in cfg:
+        if k not in TOP_KEYS:
+            raise ConfigError(str(k), f"unknown key (known: {', '.join(TOP_KEYS)})")
+    exp = _section(cfg, "experiment")
+    for k, v in exp.items():
+        if k not in EXPERIMENT_KEYS:
+            raise ConfigError(f"experiment.{k}", f"unknown key (known: {', '.join(EXPERIMENT_KEYS)})")
+        kind, need = EXPERIMENT_KEYS[k]
+        bad = isinstance(v, bool) != (kind is bool) if kind in (bool, (int, float)) else False
+        if v is not None and (bad or not isinstance(v, kind)):
+            raise ConfigError(f"experiment.{k}", f"must be {need}, got {v!r}")
+    if exp.get("jobs_format", "parquet") not in JOBS_FORMATS:
+        raise ConfigError("experiment.jobs_format", f"must be one of {', '.join(JOBS_FORMATS)}, "
+                          f"got {exp['jobs_format']!r}")
+    for k in _section(cfg, "policy"):
+        if k not in POLICY_KEYS:
+            raise ConfigError(f"policy.{k}", f"unknown key (known: {', '.join(POLICY_KEYS)})")
+
+
+def available_memory_bytes() -> int | None:
+    """Memory this process may still use: MemAvailable, capped by a cgroup limit; None where unknown."""
+    avail = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                avail = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        lim = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
+        if lim != "max":
+            avail = min(avail or 2**63, int(lim) - used)
+    except (OSError, ValueError):
+        pass
+    return avail
+
+
+def _check_scale(spec: WorkloadSpec, profile: PerformanceProfile, testbed: Testbed, n_policies: int) -> None:
+    """Refuse up front what would end in an out-of-memory kill or in arrival times too coarse to measure."""
+    need = BYTES_PER_JOB * spec.n_jobs * max(1, n_policies)
+    avail = available_memory_bytes()
+    if avail is not None and need > avail:
+        raise ConfigError("workload.n_jobs", f"{spec.n_jobs:,} jobs x {n_policies} policies need ~{need / 2**30:.1f} "
+                          f"GiB, only {avail / 2**30:.1f} GiB available; use fewer jobs or policies per run")
+    if spec.arrival == "replay":
+        return
+    rate, key = spec.rate_per_s, "workload.rate_per_s"
+    if rate is None:
+        key = "workload.load"
+        rate = spec.load * cluster_capacity_per_s(profile, testbed.nodes, {m: spec.mix[m] for m in spec.models()},
+                                                  spec.queries)
+    span_ms = spec.n_jobs / rate * 1000.0 if rate > 0 else math.inf
+    if rate > 0 and span_ms > MAX_ARRIVAL_SPAN_MS:
+        raise ConfigError(key, f"{rate:.3g} jobs/s: {spec.n_jobs:,} arrivals would span ~{span_ms:.3g} ms, beyond "
+                          f"{MAX_ARRIVAL_SPAN_MS:g} ms where float64 times lose microseconds; use a higher rate")
+
+
 def prepare(cfg: Mapping[str, Any]) -> Prepared:
     """Validate everything before any run starts; raises SynergAIError with the offending key."""
+    _check_keys(cfg)
     seed = cfg.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError("seed", f"must be an integer >= 0, got {seed!r}")
@@ -103,7 +223,9 @@ def prepare(cfg: Mapping[str, Any]) -> Prepared:
         raise ConfigError("policy.names", "no policy selected")
     params = _section(pol, "params", where="policy.params")
     policies = []
-    for n in names:
+    for i, n in enumerate(names):
+        if n in names[:i]:
+            raise ConfigError("policy.names", f"{n!r} listed twice (runs and outputs are keyed by policy name)")
         p = dict(_section(params, n, where=f"policy.params.{n}")) if isinstance(n, str) else {}
         make_policy(n, **p)  # fail now on unknown names / parameters
         policies.append((n, p))
@@ -114,6 +236,7 @@ def prepare(cfg: Mapping[str, Any]) -> Prepared:
     bopts = dict(_section(cfg, "backend"))
     backend = get_backend(bopts.pop("name", "sim"), **bopts)
     faults = faults_from_dict(cfg.get("faults"), testbed.nodes, testbed.network)
+    _check_scale(spec, profile, testbed, len(policies))
     return Prepared(profile, testbed, spec, policies, backend, seed, faults)
 
 

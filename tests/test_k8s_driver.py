@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("kubernetes")
 
 from experiments.runner import compose_config, make_stream, prepare, run_experiment  # noqa: E402
-from sim.engine import JOB_COLUMNS  # noqa: E402
+from sim.shared import JOB_COLUMNS  # noqa: E402
 from synergai.policy import make_policy  # noqa: E402
 
 

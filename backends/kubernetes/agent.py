@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sim.engine import PriorityPool, ServiceSampler
+from sim.shared import PriorityPool, ServiceSampler
 from synergai.domain import ACCEL, CPU, Node
 from synergai.network import Network
 from synergai.profile import PerformanceProfile
@@ -52,26 +52,19 @@ class AgentStats:
 class _PodRun:
     """One pod on one node: transfer -> pool queue -> service, driven by the agent's timer loop."""
 
-    __slots__ = ("agent", "uid", "pod", "node", "entry", "units", "pool", "pl", "arrive_ms", "transfer_ms",
-                 "start_ms", "service_ms", "done", "queries")
+    __slots__ = ("agent", "uid", "pod", "node", "entry", "units", "pool", "arrive_ms", "transfer_ms",
+                 "start_ms", "service_ms", "done", "queries", "priority")
 
     def __init__(self, agent, uid, pod, node, entry, pool, priority, transfer_ms, arrive_ms, queries):
         self.agent, self.uid, self.pod, self.node, self.entry = agent, uid, pod, node, entry
         self.units, self.pool, self.transfer_ms, self.arrive_ms = entry.units, pool, transfer_ms, arrive_ms
-        self.pl = _Prio(priority)
+        self.priority = priority  # the PriorityPool queue key (sim.shared: a pool waiter)
         self.start_ms = self.service_ms = math.nan
         self.done = False
         self.queries = queries
 
     def start(self):  # called by the pool when units are free
         self.agent._start(self)
-
-
-class _Prio:
-    __slots__ = ("priority",)
-
-    def __init__(self, p):
-        self.priority = p
 
 
 class NodeAgent:
