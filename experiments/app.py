@@ -90,9 +90,11 @@ def precheck(argv: list[str]) -> None:
     from .runner import compose_config, prepare
 
     args = _override_args(argv)
+    _check_out_dir(argv, args)
     dirs = config_dirs(argv)
     search = [a for a in args if a.startswith("hydra.searchpath")]
     overrides = [a for a in args if not a.startswith("hydra.") and not a.startswith("hydra/")]
+    search += [a for a in args if a.startswith("hydra/")]  # e.g. hydra/launcher=ray_local: its plugin must exist
     try:
         variants = _override_variants(overrides, dirs, search)
     except SynergAIError as exc:
@@ -103,11 +105,45 @@ def precheck(argv: list[str]) -> None:
         try:
             cfg = compose_config(search + ov, dirs)
         except Exception as exc:  # hydra's composition / interpolation errors: first paragraph, one line
-            _fail(" ".join(str(exc).split("\n\n")[0].split()))
+            msg = " ".join(str(exc).split("\n\n")[0].split())
+            for plugin, extra in (("hydra/launcher/ray'", "ray"), ("hydra/launcher/submitit", "slurm")):
+                if plugin in msg:
+                    msg += f" (the launcher plugin is not installed: pip install 'synergai[{extra}]')"
+            _fail(msg)
         try:
             prepare(cfg)
         except SynergAIError as exc:
             _fail(str(exc))
+
+
+def _check_out_dir(argv: list[str], overrides: list[str]) -> None:
+    """The run (or sweep) folder can be created and written: Hydra makes it before any of our code runs, so a
+    folder under a file, under /proc or on a read-only disk would otherwise end in Hydra's traceback."""
+    import os
+    import tempfile
+
+    multi = any(a in ("-m", "--multirun") for a in argv)
+    key = "hydra.sweep.dir" if multi else "hydra.run.dir"
+    value = "multirun" if multi else "outputs"
+    for o in overrides:
+        if o.startswith(key + "="):
+            value = o.split("=", 1)[1]
+    static = value.split("${", 1)[0]
+    path = Path(static if "${" not in value or static.endswith("/") else Path(static).parent or ".").expanduser()
+    q = path if str(path) else Path(".")
+    while not q.exists() and q != q.parent:
+        q = q.parent
+    if not q.is_dir():
+        _fail(f"{key}: {value}: {q} is not a folder")
+    try:
+        if "${" not in value:
+            path.mkdir(parents=True, exist_ok=True)
+            q = path
+        fd, probe = tempfile.mkstemp(dir=q, prefix=".synergai-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        _fail(f"{key}: {value}: cannot write there ({exc.strerror or exc})")
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ import importlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from synergai.policy import make_policy
 from synergai.profile import BASES, PerformanceProfile
 from synergai.testbed import Testbed, testbed_from_dict
 from synergai.workload import JobStream, WorkloadSpec, cluster_capacity_per_s, generate
+
+from .outputs import MANIFEST, OutputError, check_writable, write_csv, write_manifest, write_table
 
 
 
@@ -281,15 +284,33 @@ def make_stream(p: Prepared) -> JobStream:
 @dataclass
 class ExperimentResult:
     summary: pd.DataFrame
-    jobs: pd.DataFrame
+    job_tables: list[pd.DataFrame]  # per policy, in run order (a 10^7-job run keeps one copy of each)
     nodes: pd.DataFrame
     decisions: pd.DataFrame
     faults: pd.DataFrame | None = None  # injected faults per policy (faults.csv); None when none were scheduled
+
+    @cached_property
+    def jobs(self) -> pd.DataFrame:
+        """Every policy's per-job table in one frame (built on first use: it copies them)."""
+        return pd.concat(self.job_tables, ignore_index=True)
+
+
+def output_names(exp: Mapping[str, Any], faults: bool) -> list[str]:
+    names = ["summary.csv", "nodes.csv"] + (["faults.csv"] if faults else [])
+    if exp.get("write_jobs", True):
+        names.append(jobs_file(exp))
+    return names
+
+
+def jobs_file(exp: Mapping[str, Any]) -> str:
+    return "jobs.parquet" if exp.get("jobs_format", "parquet") == "parquet" else "jobs.csv.gz"
 
 
 def run_experiment(cfg: Mapping[str, Any], out_dir: str | Path | None = None, log=print) -> ExperimentResult:
     p = prepare(cfg)
     exp = cfg.get("experiment", {})
+    if out_dir is not None:  # before the runs: an output that cannot be written fails now, not after hours
+        check_writable(Path(out_dir), output_names(exp, bool(p.faults)) + [MANIFEST, "comparison.png"])
     stream = make_stream(p)
     log(f"testbed {p.testbed.name}: {len(p.testbed.nodes)} nodes; {len(stream)} jobs "
         f"({p.spec.arrival}); QoS targets ms: " + ", ".join(f"{m}={q:.2f}" for m, q in stream.qos_ms.items()))
@@ -303,11 +324,13 @@ def run_experiment(cfg: Mapping[str, Any], out_dir: str | Path | None = None, lo
         for row in rows:  # policy counters (e.g. SLO-MAEL's windows split by its enumeration cap)
             row.update(getattr(policy, "stats", dict)())
         summaries += rows
-        jobs.append(r.jobs.assign(policy=name))
+        tag = pd.Categorical.from_codes(np.zeros(len(r.jobs), dtype=np.int8), categories=[name])
+        jobs.append(r.jobs.assign(policy=tag))
         nodes.append(node_utilization(r.nodes, r.horizon_ms).assign(policy=name))
         decisions.append(r.decisions.assign(policy=name))
         if getattr(r, "faults", None) is not None:
             injected.append(r.faults.assign(policy=name))
+        del r
         s = summaries[-2]
         log(f"  {name:<18} violations {s['violation_rate']:6.1%}  p99 {s['p99_latency_ms']:9.2f} ms  "
             f"failed {s['failed']}")
@@ -315,12 +338,26 @@ def run_experiment(cfg: Mapping[str, Any], out_dir: str | Path | None = None, lo
     summary = summary[list(SUMMARY_COLUMNS) + [c for c in summary.columns if c not in SUMMARY_COLUMNS]]
     for k, v in run_parameters(cfg, p, stream).items():  # so a sweep's summaries concatenate into one tidy table
         summary[k] = v
-    res = ExperimentResult(summary, pd.concat(jobs, ignore_index=True),
-                           pd.concat(nodes, ignore_index=True), pd.concat(decisions, ignore_index=True),
+    res = ExperimentResult(summary, jobs, pd.concat(nodes, ignore_index=True),
+                           pd.concat(decisions, ignore_index=True),
                            pd.concat(injected, ignore_index=True) if injected else None)
     if out_dir is not None:
-        write_outputs(res, Path(out_dir), exp)
+        write_outputs(res, Path(out_dir), exp, cfg, run_inputs(cfg, p))
     return res
+
+
+def run_inputs(cfg: Mapping[str, Any], p: Prepared) -> dict[str, Path]:
+    """The files a run read (traces, replayed arrivals), named relative to the project root where they lie
+    under it: their hashes go into the manifest (the trace versions of the run)."""
+    tdir = project_path(cfg.get("experiment", {}).get("traces_dir", "traces"))
+    files = sorted(tdir.glob("*.csv"))
+    if p.spec.arrival == "replay" and p.spec.replay_path:
+        files.append(Path(p.spec.replay_path))
+    out = {}
+    for f in files:
+        f = f.resolve()
+        out[str(f.relative_to(PROJECT_ROOT)) if f.is_relative_to(PROJECT_ROOT) else str(f)] = f
+    return out
 
 
 def run_parameters(cfg: Mapping[str, Any], p: Prepared, stream: JobStream) -> dict[str, Any]:
@@ -335,18 +372,33 @@ def run_parameters(cfg: Mapping[str, Any], p: Prepared, stream: JobStream) -> di
     }
 
 
-def write_outputs(res: ExperimentResult, out: Path, exp: Mapping[str, Any]) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    res.summary.to_csv(out / "summary.csv", index=False)
-    res.nodes.to_csv(out / "nodes.csv", index=False)
-    if res.faults is not None:
-        res.faults.to_csv(out / "faults.csv", index=False)
+def write_outputs(res: ExperimentResult, out: Path, exp: Mapping[str, Any], cfg: Mapping[str, Any] | None = None,
+                  inputs: Mapping[str, Path] | None = None) -> dict:
+    """Every output via a temporary name and a rename, then ``manifest.json`` last (see experiments/outputs.py).
+    Returns the manifest. Any write failure is an OutputError (one line, exit 2 from the CLI)."""
+    check_writable(out, output_names(exp, res.faults is not None))
+    old = out / MANIFEST
+    if old.exists():  # rewriting a folder: it is incomplete until the new manifest lands
+        try:
+            old.unlink()
+        except OSError as exc:
+            raise OutputError(old, exc.strerror or str(exc)) from None
+    files = {}
     if exp.get("write_jobs", True):
-        res.jobs.to_csv(out / "jobs.csv.gz", index=False)
+        name = jobs_file(exp)
+        files[name] = write_table(out / name, res.job_tables)
+    if res.faults is not None:
+        files["faults.csv"] = write_csv(out / "faults.csv", [res.faults])
+    files["nodes.csv"] = write_csv(out / "nodes.csv", [res.nodes])
+    files["summary.csv"] = write_csv(out / "summary.csv", [res.summary])
     if exp.get("figure", True):
         from .plots import comparison_figure
 
-        comparison_figure(res.summary, res.jobs, out / "comparison.png")
+        try:
+            comparison_figure(res.summary, res.job_tables, out / "comparison.png")
+        except OSError as exc:
+            raise OutputError(out / "comparison.png", exc.strerror or str(exc)) from None
+    return write_manifest(out, files, cfg or {}, inputs or {})
 
 
 def format_summary(summary: pd.DataFrame, window: str = "steady") -> str:
@@ -361,5 +413,5 @@ def format_summary(summary: pd.DataFrame, window: str = "steady") -> str:
     return t.to_string(index=False, float_format=lambda v: f"{v:.2f}" if math.isfinite(v) else "-")
 
 
-__all__ = ["ExperimentResult", "Prepared", "SynergAIError", "format_summary", "make_stream", "prepare",
+__all__ = ["ExperimentResult", "OutputError", "group_options", "write_outputs", "Prepared", "SynergAIError", "format_summary", "make_stream", "prepare",
            "project_path", "run_experiment", "workload_spec", "compose_config", "CONFIG_DIR"]
