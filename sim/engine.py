@@ -86,7 +86,7 @@ class JobLog:
         self.columns = {k: np.full(n, np.nan) for k in ("predicted", "t_dec", "transfer", "start", "finish",
                                                           "service")}
         self.columns.update(node=np.full(n, -1, np.int32), entry=np.full(n, -1, np.int32),
-                            reason=np.zeros(n, np.int32), retries=np.zeros(n, np.int64), ended=np.zeros(n, bool))
+                            reason=np.zeros(n, np.int32), retries=np.zeros(n, np.int32), ended=np.zeros(n, bool))
         for k, a in self.columns.items():
             setattr(self, k, memoryview(a))
         self.reasons: dict[str, int] = {"": 0}  # "" = completed, else why it failed
@@ -104,6 +104,12 @@ class JobLog:
             if code is None:
                 code = self.reasons[reason] = len(self.reasons)
             self.reason[k] = code
+
+    def release(self, *names: str) -> None:
+        """Drop these columns (after the results table has taken what it needs from them)."""
+        for k in names:
+            delattr(self, k)
+            del self.columns[k]
 
     def n_ended(self) -> int:
         return int(self.columns["ended"].sum())
@@ -187,8 +193,8 @@ class Simulation:
 
     def _arrivals(self):
         env, s = self.env, self.stream
-        arrival = s.arrival_ms.tolist()
-        model_idx, origin_idx, private = s.model_idx.tolist(), s.origin_idx.tolist(), s.private.tolist()
+        arrival = Blocks(s.arrival_ms)  # Python floats a block at a time, not one 10^7-element list
+        model_idx, origin_idx, private = small_ints(s.model_idx), small_ints(s.origin_idx), s.private.tolist()
         models, origins = s.models, s.origins
         qos = [s.qos_ms[m] for m in models]
         nbytes = [s.input_bytes[m] for m in models]
@@ -291,10 +297,10 @@ class Simulation:
         reasons = sorted(log.reasons, key=log.reasons.get)
 
         def by_entry(f, none=0):
-            return np.array([f(e) for e in entries] + [none], dtype=np.int64)[ei]
+            return np.array([f(e) for e in entries] + [none], dtype=np.int32)[ei]
 
         power = np.array([e.power_w for e in entries] + [np.nan], dtype=float)[ei]
-        jobs = jobs_table(st, ok, {
+        cols = {
             "decision_ms": c["t_dec"],
             "node": coded(ni, [x.name for x in nodes]),
             "device_type": coded(ni, [x.device_type for x in nodes]),
@@ -311,7 +317,10 @@ class Simulation:
             "service_ms": c["service"],
             "reason": pd.Categorical.from_codes(c["reason"], categories=reasons),
             "retries": c["retries"],
-        }, power)
+        }
+        del ni, ei, c
+        log.release("node", "entry", "reason", "ended")  # coded into the table's columns: freed before it grows
+        jobs = jobs_table(st, ok, cols, power)
         node_rows = []
         for nd, pools in zip(nodes, self.pools):
             node_rows.append({"node": nd.name, "device_type": nd.device_type, "tier": nd.tier, "site": nd.site,
@@ -320,6 +329,27 @@ class Simulation:
                               "busy_accel_unit_ms": pools[ACCEL].busy_unit_ms})
         faults = self.faults.table() if self.faults is not None else None
         return SimResult(jobs, self.calls.table(), pd.DataFrame(node_rows), self.env.now, self.policy.name, faults)
+
+
+class Blocks:
+    """Iterate a float array as Python floats, converting ``block`` values at a time (sized, for progress)."""
+
+    def __init__(self, a: np.ndarray, block: int = 1 << 16):
+        self.a, self.block = a, block
+
+    def __len__(self):
+        return len(self.a)
+
+    def __iter__(self):
+        for lo in range(0, len(self.a), self.block):
+            yield from self.a[lo:lo + self.block].tolist()
+
+
+def small_ints(a: np.ndarray):
+    """Indices as ``bytes`` (one byte each, indexing gives an int) when they fit, else a list."""
+    if len(a) and 0 <= a.min() and a.max() < 256:
+        return a.astype(np.uint8).tobytes()
+    return a.tolist()
 
 
 def _progress(total: int):
