@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from array import array
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,32 +117,17 @@ class JobLog:
 
 
 class CallLog:
-    """One row per policy call (sim time, jobs in the call, wall ns) in growing numpy columns."""
+    """One row per policy call (sim time, jobs in the call, wall ns) in compact columns (8 bytes a value) that
+    grow by C-level appends: ``sim_ms(t); jobs(n); wall_ns(ns)``."""
 
-    def __init__(self, capacity: int):
-        self.n = 0
-        self._alloc(max(16, capacity))
-
-    def _alloc(self, cap):
-        old = getattr(self, "arrays", None)
-        self.arrays = (np.empty(cap), np.empty(cap, np.int64), np.empty(cap, np.int64))
-        if old is not None:
-            for a, b in zip(self.arrays, old):
-                a[:self.n] = b[:self.n]
-        self.sim_ms, self.jobs, self.wall_ns = (memoryview(a) for a in self.arrays)
-        self.cap = cap
-
-    def append(self, row):
-        k = self.n
-        if k == self.cap:
-            self._alloc(2 * self.cap)
-        self.sim_ms[k], self.jobs[k], self.wall_ns[k] = row
-        self.n = k + 1
+    def __init__(self):
+        self.columns = (array("d"), array("q"), array("q"))
+        self.sim_ms, self.jobs, self.wall_ns = (c.append for c in self.columns)
 
     def table(self) -> pd.DataFrame:
-        n = self.n
-        return pd.DataFrame({"sim_ms": self.arrays[0][:n], "jobs": self.arrays[1][:n],
-                             "overhead_us": self.arrays[2][:n] / 1000.0})
+        t, n, ns = (np.frombuffer(c, dtype=d) if len(c) else np.empty(0, d)
+                    for c, d in zip(self.columns, (float, np.int64, np.int64)))
+        return pd.DataFrame({"sim_ms": t.copy(), "jobs": n.copy(), "overhead_us": ns / 1000.0})
 
 
 @dataclass
@@ -166,7 +152,7 @@ class Simulation:
         self.pools = [{CPU: P(n.cpu_cores), ACCEL: P(n.accel_slots)} for n in testbed.nodes]
         self.sampler = ServiceSampler(profile, seed)
         self.log = JobLog(len(stream))
-        self.calls = CallLog(len(stream) if policy.window_ms <= 0 else 1024)  # (sim time, jobs in call, wall ns)
+        self.calls = CallLog()  # per policy call: sim time, jobs in the call, wall ns
         self.progress = progress
         self._pending: list[Job] = []
         self._observes = type(policy).observe is not Policy.observe
@@ -239,7 +225,8 @@ class Simulation:
         view.on_clock(now)
         t0 = time.perf_counter_ns()
         placements = self.policy.schedule(jobs, view)
-        self.calls.append((now, len(jobs), time.perf_counter_ns() - t0))
+        calls = self.calls
+        calls.sim_ms(now), calls.jobs(len(jobs)), calls.wall_ns(time.perf_counter_ns() - t0)
         if len(placements) != len(jobs):
             raise RuntimeError(f"policy {self.policy.name} returned {len(placements)} placements for {len(jobs)} jobs")
         for job, pl in zip(jobs, placements):
