@@ -49,7 +49,7 @@ def latency_quantiles(jobs: pd.DataFrame, policy: str | None = None, points: int
     if not len(lat):
         return np.array([]), np.array([])
     q = np.linspace(0.0, 1.0, points)
-    return np.quantile(lat, q), q
+    return np.quantile(lat, q, overwrite_input=True), q  # lat is our copy
 
 
 def comparison_figure(summary, jobs, path: Path) -> Path:

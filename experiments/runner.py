@@ -4,6 +4,7 @@ Kept free of Hydra so tests and notebooks can call ``run_experiment`` with a pla
 """
 from __future__ import annotations
 
+import gc
 import importlib
 import math
 from collections.abc import Mapping
@@ -331,6 +332,7 @@ def run_experiment(cfg: Mapping[str, Any], out_dir: str | Path | None = None, lo
         if getattr(r, "faults", None) is not None:
             injected.append(r.faults.assign(policy=name))
         del r
+        gc.collect()  # the finished simulation's object cycles: free its memory before the next policy runs
         s = summaries[-2]
         log(f"  {name:<18} violations {s['violation_rate']:6.1%}  p99 {s['p99_latency_ms']:9.2f} ms  "
             f"failed {s['failed']}")

@@ -117,17 +117,18 @@ class JobLog:
 
 
 class CallLog:
-    """One row per policy call (sim time, jobs in the call, wall ns) in compact columns (8 bytes a value) that
-    grow by C-level appends: ``sim_ms(t); jobs(n); wall_ns(ns)``."""
+    """One row per policy call in compact columns that grow by C-level appends: ``sim_ms(t)`` (float64),
+    ``jobs(n)`` (int32) and ``overhead_us(us)`` (float32: wall time, µs resolution is all it has)."""
 
     def __init__(self):
-        self.columns = (array("d"), array("q"), array("q"))
-        self.sim_ms, self.jobs, self.wall_ns = (c.append for c in self.columns)
+        self.columns = (array("d"), array("i"), array("f"))
+        self.sim_ms, self.jobs, self.overhead_us = (c.append for c in self.columns)
 
     def table(self) -> pd.DataFrame:
-        t, n, ns = (np.frombuffer(c, dtype=d) if len(c) else np.empty(0, d)
-                    for c, d in zip(self.columns, (float, np.int64, np.int64)))
-        return pd.DataFrame({"sim_ms": t.copy(), "jobs": n.copy(), "overhead_us": ns / 1000.0})
+        """The calls as a frame over the same buffers (no copy; the log takes no more appends after this)."""
+        cols = [np.frombuffer(c, dtype=d) if len(c) else np.empty(0, d)
+                for c, d in zip(self.columns, (np.float64, np.int32, np.float32))]
+        return pd.DataFrame(dict(zip(("sim_ms", "jobs", "overhead_us"), cols)), copy=False)
 
 
 @dataclass
@@ -226,7 +227,7 @@ class Simulation:
         t0 = time.perf_counter_ns()
         placements = self.policy.schedule(jobs, view)
         calls = self.calls
-        calls.sim_ms(now), calls.jobs(len(jobs)), calls.wall_ns(time.perf_counter_ns() - t0)
+        calls.sim_ms(now), calls.jobs(len(jobs)), calls.overhead_us((time.perf_counter_ns() - t0) / 1000.0)
         if len(placements) != len(jobs):
             raise RuntimeError(f"policy {self.policy.name} returned {len(placements)} placements for {len(jobs)} jobs")
         for job, pl in zip(jobs, placements):

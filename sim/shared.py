@@ -140,6 +140,7 @@ def categorical(values) -> pd.Categorical | np.ndarray:
 def jobs_table(stream: JobStream, ok: np.ndarray, cols: dict, power_w: np.ndarray) -> pd.DataFrame:
     """The per-job results table every backend returns (``JOB_COLUMNS``): the job's own columns from the stream,
     the backend's per-job ``cols`` (placement, times, reason, retries) and the columns derived from them.
+    ``power_w`` (per job, W) is overwritten: it becomes ``energy_mj``.
 
     Text columns are categoricals (one small code per job, not one object pointer): a 10^7-job table stays in
     memory and is written columnar. Numeric ``cols`` are used without copies."""
@@ -155,7 +156,8 @@ def jobs_table(stream: JobStream, ok: np.ndarray, cols: dict, power_w: np.ndarra
     violated |= ~ok
     excess = latency - qos
     np.maximum(excess, 0.0, out=excess)  # NaN (failed) stays NaN
-    energy = np.multiply(power_w, cols["service_ms"])
+    energy = np.asarray(power_w, dtype=float)  # power_w is consumed: it becomes the energy column
+    energy *= cols["service_ms"]
     energy[~ok] = np.nan
     text = {k: categorical(cols[k]) for k in ("node", "device_type", "tier", "engine", "precision", "power_mode",
                                               "reason")}
