@@ -28,7 +28,6 @@ from synergai.workload import JobStream, WorkloadSpec, cluster_capacity_per_s, g
 from .outputs import MANIFEST, OutputError, check_writable, write_csv, write_manifest, write_table
 
 
-
 def _project_root() -> Path:
     """Where ``configs/`` and ``traces/`` live: the source checkout, or the installed wheel's package data."""
     here = Path(__file__).resolve().parent

@@ -21,7 +21,7 @@ from synergai.cluster import ClusterView
 from synergai.domain import ACCEL, CPU, Completion, Job
 from synergai.faults import FaultSchedule
 from synergai.policy import Policy
-from synergai.profile import PerformanceProfile, ProfileEntry
+from synergai.profile import PerformanceProfile
 from synergai.testbed import Testbed
 from synergai.workload import JobStream
 
@@ -284,8 +284,8 @@ class Simulation:
         ok = c["reason"] == 0
         reasons = sorted(log.reasons, key=log.reasons.get)
 
-        def by_entry(f, none=0):
-            return np.array([f(e) for e in entries] + [none], dtype=np.int32)[ei]
+        def by_entry(f, codes, none=0):
+            return np.array([f(e) for e in entries] + [none], dtype=np.int32)[codes]
 
         power = np.array([e.power_w for e in entries] + [np.nan], dtype=float)[ei]
         cols = {
@@ -295,8 +295,8 @@ class Simulation:
             "tier": coded(ni, [x.tier for x in nodes]),
             "engine": coded(ei, [e.config.engine for e in entries]),
             "precision": coded(ei, [e.config.precision for e in entries]),
-            "batch": by_entry(lambda e: e.config.batch),
-            "threads": by_entry(lambda e: e.config.threads),
+            "batch": by_entry(lambda e: e.config.batch, ei),
+            "threads": by_entry(lambda e: e.config.threads, ei),
             "power_mode": coded(ei, [e.config.power_mode for e in entries]),
             "predicted_latency_ms": c["predicted"],
             "transfer_ms": c["transfer"],

@@ -293,8 +293,8 @@ def test_grids_carry_no_launcher_keys():
 
 
 def test_jobs_table_columns_are_compact():
-    from sim import simulate
     from experiments.runner import make_stream
+    from sim import simulate
     from synergai.policy import make_policy
 
     p = prepare(compose_config(["workload.n_jobs=2000", "policy=greedy"]))
