@@ -205,6 +205,10 @@ def prepare(cfg: Mapping[str, Any]) -> Prepared:
     tdir = project_path(tdir)
     if not tdir.is_dir():
         raise ConfigError("experiment.traces_dir", f"{tdir}: directory not found")
+    for f in sorted(tdir.iterdir()):  # the profile reads *.csv: a trace named x.CSV would be silently ignored
+        if f.suffix.lower() == ".csv" and f.suffix != ".csv":
+            raise ConfigError("experiment.traces_dir", f"{f}: trace files are read by the suffix .csv (lower case); "
+                              f"rename it")
     basis = exp.get("latency_basis", "wall")
     if basis not in BASES:
         raise ConfigError("experiment.latency_basis", f"must be one of {', '.join(BASES)}, got {basis!r}")

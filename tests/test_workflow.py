@@ -228,6 +228,14 @@ def test_run_dir_under_a_file_or_taken_by_a_folder(tmp_path):
     assert "summary.csv" in msg and "folder" in msg
 
 
+def test_trace_with_an_upper_case_suffix_is_not_ignored(tmp_path):
+    for f in (ROOT / "traces").glob("*.csv"):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    (tmp_path / "ZZ.CSV").write_bytes((ROOT / "traces/mlperf_published.csv").read_bytes())
+    with pytest.raises(ConfigError, match=r"^experiment.traces_dir: .*ZZ.CSV: trace files are read by the suffix"):
+        prepare(compose_config([f"experiment.traces_dir={tmp_path}"]))
+
+
 def test_mtbf_guard_and_throttle_cap_in_the_library():
     from synergai.faults import faults_from_dict
 
