@@ -21,7 +21,7 @@ import pandas as pd
 from synergai.errors import SynergAIError
 
 MANIFEST = "manifest.json"
-ROW_GROUP = 1 << 20  # rows per parquet row group: bounds the writer's extra memory on 10^7-row tables
+ROW_GROUP = 1 << 18  # rows per parquet row group: bounds the writer's extra memory (~25 MB) on 10^7-row tables
 MANIFEST_VERSION = 1
 
 

@@ -282,7 +282,17 @@ def workload_spec(w: Mapping[str, Any]) -> WorkloadSpec:
 
 def make_stream(p: Prepared) -> JobStream:
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(p.seed, spawn_key=(0,))))
-    return generate(p.spec, p.profile, p.testbed.nodes, p.testbed.network, rng)
+    return compact(generate(p.spec, p.profile, p.testbed.nodes, p.testbed.network, rng))
+
+
+def compact(stream: JobStream) -> JobStream:
+    """Model and origin indices in one byte each where they fit (they are only ever used as indices): 14 bytes
+    a job less for the whole run, 140 MB at 10^7 jobs."""
+    for name in ("model_idx", "origin_idx"):
+        a = getattr(stream, name)
+        if len(a) and a.dtype.itemsize > 1 and 0 <= a.min() and a.max() <= np.iinfo(np.int8).max:
+            setattr(stream, name, a.astype(np.int8))
+    return stream
 
 
 @dataclass
@@ -323,6 +333,7 @@ def run_experiment(cfg: Mapping[str, Any], out_dir: str | Path | None = None, lo
         policy = make_policy(name, **params)
         r = p.backend.run(p.testbed, p.profile, policy, stream, p.seed, progress=bool(exp.get("progress", False)),
                           faults=p.faults)
+        gc.collect()  # the finished simulation's object cycles: freed before the summary and the next policy
         rows = summarize(name, r.jobs, r.decisions, exp.get("warmup_fraction", 0.1), exp.get("cooldown_fraction", 0.1),
                          faults=getattr(r, "faults", None))
         for row in rows:  # policy counters (e.g. SLO-MAEL's windows split by its enumeration cap)
@@ -335,7 +346,6 @@ def run_experiment(cfg: Mapping[str, Any], out_dir: str | Path | None = None, lo
         if getattr(r, "faults", None) is not None:
             injected.append(r.faults.assign(policy=name))
         del r
-        gc.collect()  # the finished simulation's object cycles: free its memory before the next policy runs
         s = summaries[-2]
         log(f"  {name:<18} violations {s['violation_rate']:6.1%}  p99 {s['p99_latency_ms']:9.2f} ms  "
             f"failed {s['failed']}")

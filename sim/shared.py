@@ -162,7 +162,7 @@ def jobs_table(stream: JobStream, ok: np.ndarray, cols: dict, power_w: np.ndarra
     text = {k: categorical(cols[k]) for k in ("node", "device_type", "tier", "engine", "precision", "power_mode",
                                               "reason")}
     data = {
-        "job_id": np.arange(len(stream), dtype=np.int64),
+        "job_id": np.arange(len(stream), dtype=np.int32 if len(stream) < 2**31 else np.int64),
         "model": coded(stream.model_idx, stream.models),
         "origin_site": coded(stream.origin_idx, stream.origins),
         "private": stream.private,

@@ -66,37 +66,42 @@ def summarize(policy: str, jobs: pd.DataFrame, decisions: pd.DataFrame | None = 
               faults: pd.DataFrame | None = None) -> list[dict]:
     """Two rows per policy: window='all' and window='steady'. ``faults``: the backend's injected-fault table."""
     windows = _merged(faults)
-    everything = _Columns(jobs)
-    rows = [_summary(policy, "all", everything, decisions) | fault_metrics(everything, windows, _count(faults))]
+    rows = [_summary(policy, "all", jobs, None, decisions) | fault_metrics(_Columns(jobs), windows, _count(faults))]
     if len(jobs):
         a = jobs["arrival_ms"].to_numpy(dtype=float)
         t0, t1 = a.min(), a.max()
         lo, hi = t0 + warmup_fraction * (t1 - t0), t1 - cooldown_fraction * (t1 - t0)
-        sel = _Columns(jobs, (a >= lo) & (a <= hi))
+        sel = (a >= lo) & (a <= hi)
         dsel = None
         if decisions is not None:
             dsel = decisions[(decisions["sim_ms"] >= lo) & (decisions["sim_ms"] <= hi)]
-        rows.append(_summary(policy, "steady", sel, dsel) | fault_metrics(sel, windows, _count(faults)))
+        rows.append(_summary(policy, "steady", jobs, sel, dsel) | fault_metrics(_Columns(jobs, sel), windows,
+                                                                                 _count(faults)))
     return rows
 
 
-def _summary(policy, window, jobs, decisions) -> dict:
-    n = len(jobs)
-    ok = (jobs["status"] == "completed").to_numpy(dtype=bool)
+def _summary(policy, window, jobs, sel, decisions) -> dict:
+    """``sel``: the rows of ``jobs`` in the window (None: all). Masks are combined before any column is copied,
+    and one column copy lives at a time, so a 10^7-job table stays within its memory budget."""
+    def col(name, dtype=float):
+        return jobs[name].to_numpy(dtype=dtype)
+
+    every = np.ones(len(jobs), dtype=bool) if sel is None else sel
+    n = int(every.sum())
+    ok = every & (jobs["status"] == "completed").to_numpy(dtype=bool)
     n_done = int(ok.sum())
-    lat = jobs["latency_ms"].to_numpy(dtype=float)[ok]
-    pcts = np.percentile(lat, [50, 95, 99], overwrite_input=True) if n_done else [np.nan] * 3
-    del lat  # one column copy at a time: a 10^7-job table stays within its memory budget
-    finish_max = np.max(jobs["finish_ms"].to_numpy(dtype=float), where=ok, initial=-np.inf) if n_done else np.nan
-    span_ms = (finish_max - jobs["arrival_ms"].to_numpy(dtype=float).min()) if n_done else np.nan
+    pcts = np.percentile(col("latency_ms")[ok], [50, 95, 99], overwrite_input=True) if n_done else [np.nan] * 3
+    span_ms = np.nan
+    if n_done:
+        span_ms = np.max(col("finish_ms"), where=ok, initial=-np.inf) - np.min(col("arrival_ms"), where=every,
+                                                                                initial=np.inf)
     edge = ok & (jobs["tier"] == "edge").to_numpy(dtype=bool)
     n_edge = int(edge.sum())
-    e = jobs["energy_mj"].to_numpy(dtype=float)[edge]
-    excess = jobs["excess_ms"].to_numpy(dtype=float)
-    excess_sum = float(np.nansum(excess, where=ok)) if n_done else 0.0
+    e = col("energy_mj")[edge]
+    excess_sum = float(np.nansum(col("excess_ms"), where=ok)) if n_done else 0.0
     row = {
         "policy": policy, "window": window, "jobs": n, "completed": n_done, "failed": n - n_done,
-        "violation_rate": float(jobs["violated"].to_numpy(dtype=bool).mean()) if n else np.nan,
+        "violation_rate": np.count_nonzero(col("violated", bool) & every) / n if n else np.nan,
         "mean_excess_ms": excess_sum / n_done if n_done else np.nan,
         "total_excess_s": excess_sum / 1000.0,
         "p50_latency_ms": float(pcts[0]), "p95_latency_ms": float(pcts[1]), "p99_latency_ms": float(pcts[2]),
@@ -145,9 +150,9 @@ def failed_by_reason(jobs: pd.DataFrame) -> str:
 
 def exposed_to_faults(jobs: pd.DataFrame, windows: list[tuple[float, float]]) -> np.ndarray:
     """Per job: does [arrival, arrival + QoS target] overlap a (merged, sorted) fault window?"""
-    a = jobs["arrival_ms"].to_numpy(dtype=float)
     if not windows:
-        return np.zeros(len(a), dtype=bool)
+        return np.zeros(len(jobs), dtype=bool)
+    a = jobs["arrival_ms"].to_numpy(dtype=float)
     starts = np.array([w[0] for w in windows])
     ends = np.array([w[1] for w in windows])
     k = np.searchsorted(ends, a, side="right")  # first window ending after the arrival
