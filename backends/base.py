@@ -18,7 +18,7 @@ from synergai.workload import JobStream
 @dataclass
 class RunResult:
     policy: str
-    jobs: pd.DataFrame  # columns: sim.engine.JOB_COLUMNS
+    jobs: pd.DataFrame  # columns: sim.results.JOB_COLUMNS
     decisions: pd.DataFrame  # sim_ms, jobs, overhead_us
     nodes: pd.DataFrame
     horizon_ms: float
@@ -44,9 +44,13 @@ def register_backend(name: str):
 
 
 def get_backend(name: str, **options) -> Backend:
-    """The backend registered as ``name``, built with the rest of the ``backend`` config group as options."""
-    from . import kubernetes_backend, sim_backend  # noqa: F401  (importing registers "sim" and "kubernetes")
+    """The backend registered as ``name``, built with the rest of the ``backend`` config group as options.
 
+    The built-in backends register when the ``backends`` package is imported (``backends/__init__.py``)."""
     if name not in _BACKENDS:
         raise ConfigError("backend.name", f"unknown backend {name!r}; available: {', '.join(sorted(_BACKENDS))}")
-    return _BACKENDS[name](**options)
+    try:
+        return _BACKENDS[name](**options)
+    except ModuleNotFoundError as exc:  # an optional extra that is not installed, e.g. the Kubernetes client
+        raise ConfigError("backend.name", f"backend {name} needs the Python package {exc.name!r}, which is not "
+                          f"installed (pip install 'synergai[{name}]')") from None

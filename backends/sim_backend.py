@@ -1,7 +1,8 @@
 """The simulator as a backend: the policy runs unchanged inside the SimPy model."""
 from __future__ import annotations
 
-from sim.engine import simulate
+from sim import simulate
+from synergai.errors import ConfigError
 
 from .base import RunResult, register_backend
 
@@ -12,8 +13,6 @@ class SimBackend:
 
     def __init__(self, **options):
         if options:
-            from synergai.errors import ConfigError
-
             raise ConfigError(f"backend.{next(iter(options))}", "unknown option for backend sim")
 
     def run(self, testbed, profile, policy, stream, seed, progress=False, faults=None) -> RunResult:

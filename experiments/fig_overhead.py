@@ -16,17 +16,24 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from experiments.plots import series_styles  # noqa: E402
+
 
 def overhead_figure(t: pd.DataFrame, out: Path) -> Path:
     t = t[t["status"] == "measured"].copy()
     t["series"] = t["policy"] + " (" + t["window"].astype(str) + ")"
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
-    sns.lineplot(data=t, x="nodes", y="p50_job_us", hue="series", marker="o", ax=axes[0])
+    order = sorted(t["series"].unique())
+    st = series_styles(order)
+    sns.lineplot(data=t, x="nodes", y="p50_job_us", hue="series", hue_order=order, style="series", style_order=order,
+                 palette={k: v["color"] for k, v in st.items()}, markers={k: v["marker"] for k, v in st.items()},
+                 dashes=True, ax=axes[0])
     axes[0].set(xscale="log", yscale="log", xlabel="nodes", ylabel="p50 decision time per job (µs)",
                 title="Overhead per job vs cluster size")
     win = t[t["policy"].isin(["slo_mael", "mael"])]
     if not win.empty:
-        sns.lineplot(data=win, x="jobs_per_call", y="p50_call_us", hue="policy", style="nodes", marker="o", ax=axes[1])
+        sns.lineplot(data=win, x="jobs_per_call", y="p50_call_us", hue="policy", style="nodes", markers=True,
+                     palette="colorblind", ax=axes[1])
         axes[1].set(xscale="log", yscale="log", xlabel="jobs per window", ylabel="p50 time per window (µs)",
                     title="SLO-MAEL / MAEL: cost of a window")
     for ax in axes:

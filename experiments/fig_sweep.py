@@ -2,7 +2,9 @@
 
 Each figure is drawn automatically at the end of ``synergai -m experiment=<grid>`` when listed in
 ``experiment.sweep_figures``, or by hand: ``python -m experiments.fig_sweep violations multirun/.../results.csv``.
-Lines are means over seeds with 95 % confidence intervals (seaborn's bootstrap); the steady-state window.
+Lines are means over seeds with 95 % confidence intervals (seaborn's bootstrap; a band needs >= 2 seeds); the
+steady-state window. Facets share their y axis; values that span decades get a log axis (symlog from 0 where zeros
+occur); each policy has its own colour, line style and marker (``experiments.plots.series_styles``).
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from .plots import series_styles  # noqa: E402
+
 ORDER = ["synergai", "synergai_no_config", "synergai_no_tail", "synergai_online", "slo_mael", "slo_mael_plain",
          "mael", "greedy", "k8s_default", "least_outstanding", "edge_first", "cloud_only", "round_robin", "random"]
 
@@ -30,15 +34,52 @@ def _order(t):
     return [p for p in ORDER if p in present] + sorted(present - set(ORDER))
 
 
+def _styles(order):
+    st = series_styles(order)
+    return ({p: st[p]["color"] for p in order}, {p: st[p]["marker"] for p in order},
+            {p: "" if st[p]["linestyle"] == "-" else st[p]["linestyle"] for p in order})
+
+
+def _log_axis(g, values, positive_only=False):
+    """Log y when the values span more than two decades: symlog from 0 (zeros are common), never below 0."""
+    v = pd.to_numeric(values, errors="coerce")
+    pos = v[(v > 0) & v.notna()]
+    if len(pos) and pos.max() / pos.min() > 100:
+        if positive_only or (v.dropna() > 0).all():
+            g.set(yscale="log")
+        else:
+            g.set(yscale="symlog")
+            for ax in g.axes.flat:
+                ax.set_yscale("symlog", linthresh=float(pos.min()))
+                ax.set_ylim(bottom=0)
+        return True
+    return False
+
+
 def _grid(t, y, ylabel, out, name, logy=False):
     t = _steady(t)
-    g = sns.relplot(data=t, x="load", y=y, hue="policy", hue_order=_order(t), col="qos_multiplier", kind="line",
-                    marker="o", errorbar=("ci", 95), height=3.2, aspect=1.0, facet_kws={"sharey": False})
+    order = _order(t)
+    palette, markers, dashes = _styles(order)
+    g = sns.relplot(data=t, x="load", y=y, hue="policy", hue_order=order, style="policy", style_order=order,
+                    markers=markers, dashes=_dash_specs(dashes), palette=palette, col="qos_multiplier", kind="line",
+                    errorbar=("ci", 95), height=3.2, aspect=1.0, facet_kws={"sharey": True})
     g.set_axis_labels("offered load (fraction of capacity)", ylabel)
     g.set_titles("QoS = {col_name} x best isolated")
-    if logy:
-        g.set(yscale="symlog")
+    if logy and _log_axis(g, t[y]):
+        g.set_axis_labels("offered load (fraction of capacity)", ylabel + " (log)")
+    else:
+        for ax in g.axes.flat:
+            ax.set_ylim(bottom=0)
     return _save(g.figure, out, name, t)
+
+
+def _dash_specs(dashes):
+    """seaborn wants dash tuples ('' = solid): map matplotlib names and (offset, seq) tuples to sequences."""
+    named = {"--": (4, 2), "-.": (4, 1.5, 1, 1.5), ":": (1, 1.5)}
+    out = {}
+    for k, d in dashes.items():
+        out[k] = "" if d == "" else named.get(d, d[1] if isinstance(d, tuple) and len(d) == 2 else (3, 1))
+    return out
 
 
 def violations(t, out):
@@ -52,8 +93,11 @@ def excess(t, out):
 def tail(t, out):
     s = _steady(t).melt(id_vars=["policy", "load", "qos_multiplier", "seed"],
                         value_vars=["p95_latency_ms", "p99_latency_ms"], var_name="percentile", value_name="ms")
-    g = sns.relplot(data=s, x="load", y="ms", hue="policy", hue_order=_order(s), style="percentile",
-                    col="qos_multiplier", kind="line", errorbar=("ci", 95), height=3.2, facet_kws={"sharey": False})
+    order = _order(s)
+    palette, _, _ = _styles(order)
+    g = sns.relplot(data=s, x="load", y="ms", hue="policy", hue_order=order, palette=palette, style="percentile",
+                    markers=True, col="qos_multiplier", kind="line", errorbar=("ci", 95), height=3.2,
+                    facet_kws={"sharey": True})
     g.set(yscale="log")
     g.set_axis_labels("offered load (fraction of capacity)", "latency (ms, log)")
     g.set_titles("QoS = {col_name} x best isolated")
@@ -72,18 +116,25 @@ def energy(t, out):
 
 def ablation(t, out):
     s = _steady(t)
-    g = sns.catplot(data=s, x="policy", y="violation_rate", order=_order(s), col="load", kind="bar",
-                    errorbar=("ci", 95), height=3.2, aspect=1.2, color="#4C72B0")
+    order = _order(s)
+    palette, _, _ = _styles(order)
+    g = sns.catplot(data=s, x="policy", y="violation_rate", order=order, hue="policy", hue_order=order,
+                    palette=palette, col="load", kind="bar", errorbar=("ci", 95), height=3.2, aspect=1.2,
+                    sharey=True, legend=False)
     g.set_axis_labels("", "QoS violation rate")
     g.set_xticklabels(rotation=35, ha="right")
     return _save(g.figure, out, "ablation", s)
 
 
 def _save(fig, out: Path, name: str, data: pd.DataFrame):
+    from .outputs import write_csv
+
     out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out / f"{name}.png", dpi=120, bbox_inches="tight")
+    tmp = out / f".{name}.png.tmp"
+    fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png", metadata={"Software": None})
     plt.close(fig)
-    data.to_csv(out / f"{name}.csv", index=False)
+    tmp.replace(out / f"{name}.png")
+    write_csv(out / f"{name}.csv", [data])
     print(f"wrote {out / name}.png and .csv")
     return data
 

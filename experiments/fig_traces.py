@@ -51,14 +51,14 @@ def heatmap(t: pd.DataFrame, out: Path) -> pd.DataFrame:
     mode = np.where(best["device_type"].map(modes) > 1, " [" + best["power_mode"] + "]", "")
     best = best.assign(setting=best["device_type"] + " | " + best["engine"] + " " + best["precision"] + mode)
     grid = best.pivot(index="model", columns="setting", values="p50_ms")
-    fig, ax = plt.subplots(figsize=(max(8, 0.42 * grid.shape[1] + 4), 0.5 * grid.shape[0] + 4))
+    # settings as rows (long labels read horizontally), models as columns; cells wide enough for "1.23e+03"
+    grid = grid.T
+    fig, ax = plt.subplots(figsize=(1.3 * grid.shape[1] + 5, 0.32 * grid.shape[0] + 1.8))
     sns.heatmap(np.log10(grid), annot=grid.map(lambda v: "" if np.isnan(v) else f"{v:.3g}"), fmt="", ax=ax,
-                annot_kws={"fontsize": 6},
-                cmap="viridis_r", cbar_kws={"label": "log10 p50 latency (ms), batch 1"})
-    ax.set(xlabel="", ylabel="", title="Batch-1 median latency (ms): model × device | engine precision")
-    ax.tick_params(axis="x", rotation=60)
-    for lab in ax.get_xticklabels():
-        lab.set_ha("right")
+                cmap="viridis_r", annot_kws={"fontsize": 7}, cbar_kws={"label": "log10 p50 latency (ms), batch 1"})
+    ax.set(xlabel="", ylabel="", title="Batch-1 median latency (ms): device | engine precision × model")
+    ax.tick_params(axis="y", labelsize=7, rotation=0)
+    ax.tick_params(axis="x", labelsize=8, rotation=0)
     return _save(fig, out, "characterization_heatmap", best)
 
 
@@ -99,7 +99,7 @@ def tiers(t: pd.DataFrame, out: Path) -> pd.DataFrame:
 def _save(fig, out: Path, name: str, data: pd.DataFrame) -> pd.DataFrame:
     out.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(out / f"{name}.png", dpi=120)
+    fig.savefig(out / f"{name}.png", dpi=120, bbox_inches="tight")
     plt.close(fig)
     data.to_csv(out / f"{name}.csv", index=False)
     print(f"wrote {out / name}.png and .csv")

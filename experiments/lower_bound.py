@@ -68,7 +68,7 @@ import pandas as pd
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_array
 
-from sim.engine import simulate
+from sim import simulate
 from synergai.domain import CLOUD, EDGE, Config, Node, Site
 from synergai.errors import ConfigError, SynergAIError
 from synergai.network import Link, Network

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from experiments.runner import compose_config, make_stream, prepare
-from sim.engine import Simulation
+from sim.faults import FaultSimulation as Simulation
 from synergai.faults import faults_from_dict
 from synergai.policy import make_policy
 

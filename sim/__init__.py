@@ -1,4 +1,9 @@
-"""SimPy discrete-event model of an edge-to-cloud cluster, driven by SynergAI policies."""
-from .engine import SimResult, Simulation, simulate
+"""SimPy discrete-event model of an edge-to-cloud cluster, driven by SynergAI policies.
 
-__all__ = ["SimResult", "Simulation", "simulate"]
+``sim.engine`` is the fault-free model, ``sim.faults`` adds fault injection on top of it, ``sim.shared`` holds
+what the live Kubernetes agent shares with it (pools, service sampler, the results table).
+"""
+from .engine import SimResult, Simulation
+from .faults import FaultSimulation, simulate
+
+__all__ = ["FaultSimulation", "SimResult", "Simulation", "simulate"]

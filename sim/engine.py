@@ -8,11 +8,9 @@ injected by ``sim.faults`` when a run has a fault schedule; without one this mod
 """
 from __future__ import annotations
 
-import heapq
 import math
 import time
-import zlib
-from collections import deque
+from array import array
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,75 +22,14 @@ from synergai.domain import ACCEL, CPU, Completion, Job
 from synergai.faults import FaultSchedule
 from synergai.filters import FilterChain
 from synergai.policy import Policy
-from synergai.profile import PerformanceProfile, ProfileEntry
+from synergai.profile import PerformanceProfile
 from synergai.testbed import Testbed
 from synergai.workload import JobStream
 
-JOB_COLUMNS = (
-    "job_id", "model", "origin_site", "private", "queries", "qos_ms", "arrival_ms", "decision_ms", "node",
-    "device_type", "tier", "engine", "precision", "batch", "threads", "power_mode", "predicted_latency_ms",
-    "transfer_ms", "start_ms", "finish_ms", "wait_ms", "service_ms", "latency_ms", "violated", "excess_ms",
-    "energy_mj", "status", "reason", "retries",
-)
-_SAMPLE_BLOCK = 4096
+from .shared import JOB_COLUMNS, Pool, PriorityPool, ServiceSampler, coded, jobs_table
 
-
-class Pool:
-    """One resource pool of a node (CPU cores or accelerator slots) with a strict FIFO queue."""
-
-    __slots__ = ("capacity", "free", "queue", "busy_unit_ms", "_seq")
-
-    def __init__(self, capacity: int):
-        self.capacity = capacity
-        self.free = capacity
-        self.queue: deque[_Run] = deque()
-        self.busy_unit_ms = 0.0
-        self._seq = 0
-
-    def admit(self, run: _Run) -> None:
-        """A job reached the node: start it if it fits and nobody waits, else queue it."""
-        if self.free >= run.units and not self.queue:
-            self.free -= run.units
-            run.start()
-        else:
-            self.queue.append(run)
-
-    def release(self, units: int) -> None:
-        self.free += units
-        q = self.queue
-        while q and q[0].units <= self.free:
-            run = q.popleft()
-            self.free -= run.units
-            run.start()
-
-
-class PriorityPool(Pool):
-    """A pool whose queue serves the lowest ``Placement.priority`` first (ties: arrival order at the node).
-
-    The head blocks like in FIFO: a job needing more units than are free is not overtaken.
-    """
-
-    __slots__ = ()
-
-    def __init__(self, capacity: int):
-        super().__init__(capacity)
-        self.queue = []
-
-    def admit(self, run: _Run) -> None:
-        if self.free >= run.units and not self.queue:
-            self.free -= run.units
-            run.start()
-        else:
-            self._seq += 1
-            heapq.heappush(self.queue, (run.pl.priority, self._seq, run))
-
-    def release(self, units: int) -> None:
-        self.free += units
-        q = self.queue
-        while q and q[0][2].units <= self.free:
-            run = heapq.heappop(q)[2]
-            self.free -= run.units
-            run.start()
+__all__ = ["JOB_COLUMNS", "JobLog", "Pool", "PriorityPool", "ServiceSampler", "SimResult", "Simulation", "jobs_table",
+           "simulate"]
 
 
 class _Run:
@@ -108,6 +45,10 @@ class _Run:
         self.sim, self.job, self.pl, self.i, self.entry = sim, job, pl, i, entry
         self.units, self.pool, self.t_dec, self.transfer = entry.units, pool, t_dec, transfer
         sim.env.timeout(transfer).callbacks.append(self.arrived)
+
+    @property
+    def priority(self) -> float:  # the queue key of a PriorityPool
+        return self.pl.priority
 
     def arrived(self, _ev):
         self.pool.admit(self)
@@ -137,19 +78,21 @@ class _Run:
 class JobLog:
     """Per-job outcome columns, indexed by job id (ids are 0..n-1 in arrival order).
 
-    Column lists rather than a record per job: the results table is built without sorting or transposing,
-    and a job that would end twice is caught where it happens.
+    numpy columns (8 bytes a value, not a Python float object behind a list pointer), written through
+    memoryviews (cheap scalar stores from Python): the results table takes them without copies or transposing,
+    and a job that would end twice is caught where it happens. Failure reasons are stored as codes into
+    ``reasons`` (most runs have a handful of distinct reasons over millions of jobs).
     """
 
     def __init__(self, n: int):
-        nan = math.nan
-        self.ended = [False] * n
-        self.node = [-1] * n
-        self.entry = [-1] * n
-        self.predicted, self.t_dec, self.transfer = [nan] * n, [nan] * n, [nan] * n
-        self.start, self.finish, self.service = [nan] * n, [nan] * n, [nan] * n
-        self.reason = [""] * n  # "" = completed, else why it failed
-        self.retries = [0] * n  # times the job was re-submitted after losing its node
+        self.n = n
+        self.columns = {k: np.full(n, np.nan) for k in ("predicted", "t_dec", "transfer", "start", "finish",
+                                                          "service")}
+        self.columns.update(node=np.full(n, -1, np.int32), entry=np.full(n, -1, np.int32),
+                            reason=np.zeros(n, np.int32), retries=np.zeros(n, np.int32), ended=np.zeros(n, bool))
+        for k, a in self.columns.items():
+            setattr(self, k, memoryview(a))
+        self.reasons: dict[str, int] = {"": 0}  # "" = completed, else why it failed
 
     def end(self, k, i, entry, predicted, t_dec, transfer, start, finish, service, reason):
         if self.ended[k]:
@@ -158,34 +101,36 @@ class JobLog:
         self.node[k] = -1 if i is None else i
         self.entry[k] = -1 if entry is None else entry.index
         self.predicted[k], self.t_dec[k], self.transfer[k] = predicted, t_dec, transfer
-        self.start[k], self.finish[k], self.service[k], self.reason[k] = start, finish, service, reason
+        self.start[k], self.finish[k], self.service[k] = start, finish, service
+        if reason:
+            code = self.reasons.get(reason)
+            if code is None:
+                code = self.reasons[reason] = len(self.reasons)
+            self.reason[k] = code
+
+    def release(self, *names: str) -> None:
+        """Drop these columns (after the results table has taken what it needs from them)."""
+        for k in names:
+            delattr(self, k)
+            del self.columns[k]
+
+    def n_ended(self) -> int:
+        return int(self.columns["ended"].sum())
 
 
-class ServiceSampler:
-    """Per-entry buffered service-time streams. An entry's stream is keyed by what the entry *is* (device type,
-    model, config), not by its position in the profile, so adding a trace file does not reshuffle the others."""
+class CallLog:
+    """One row per policy call in compact columns that grow by C-level appends: ``sim_ms(t)`` (float64),
+    ``jobs(n)`` (int32) and ``overhead_us(us)`` (float32: wall time, µs resolution is all it has)."""
 
-    def __init__(self, profile: PerformanceProfile, seed: int):
-        self.profile, self.seed = profile, seed
-        self._rngs: dict[int, np.random.Generator] = {}
-        self._bufs: dict[int, list] = {}
+    def __init__(self):
+        self.columns = (array("d"), array("i"), array("f"))
+        self.sim_ms, self.jobs, self.overhead_us = (c.append for c in self.columns)
 
-    def draw(self, entry: ProfileEntry, calls: int) -> float:
-        i = entry.index
-        buf = self._bufs.get(i)
-        if buf is None:
-            key = zlib.crc32(f"{entry.device_type}|{entry.model}|{entry.config!r}".encode())
-            self._rngs[i] = np.random.Generator(np.random.PCG64(np.random.SeedSequence(self.seed, spawn_key=(1, key))))
-            buf = self._bufs[i] = [np.empty(0), 0]
-        total = 0.0
-        for _ in range(calls):
-            arr, pos = buf
-            if pos >= len(arr):
-                arr = buf[0] = entry.dist.sample(self._rngs[i], _SAMPLE_BLOCK).tolist()
-                pos = 0
-            total += arr[pos]
-            buf[1] = pos + 1
-        return total
+    def table(self) -> pd.DataFrame:
+        """The calls as a frame over the same buffers (no copy; the log takes no more appends after this)."""
+        cols = [np.frombuffer(c, dtype=d) if len(c) else np.empty(0, d)
+                for c, d in zip(self.columns, (np.float64, np.int32, np.float32))]
+        return pd.DataFrame(dict(zip(("sim_ms", "jobs", "overhead_us"), cols)), copy=False)
 
 
 @dataclass
@@ -210,21 +155,17 @@ class Simulation:
         self.pools = [{CPU: P(n.cpu_cores), ACCEL: P(n.accel_slots)} for n in testbed.nodes]
         self.sampler = ServiceSampler(profile, seed)
         self.log = JobLog(len(stream))
-        self.calls: list[tuple[float, int, int]] = []  # (sim time, jobs in call, wall ns)
+        self.calls = CallLog()  # per policy call: sim time, jobs in the call, wall ns
         self.progress = progress
         self._pending: list[Job] = []
         self._observes = type(policy).observe is not Policy.observe
         self._how: dict[tuple, tuple] = {}  # placement kind -> _resolve() result
         policy.prepare(profile, testbed.nodes, testbed.network,
                        np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(2,)))))
-        self.faults = None
+        self.faults = None  # set by sim.faults.FaultSimulation, with its own log and run class
         self._run_cls = _Run
-        if faults:  # only then: the fault-free path stays exactly as fast as before
-            from .faults import CountingLog, FaultInjector, _FaultRun
-
-            self.log = CountingLog(len(stream), self.env.event())
-            self.faults = FaultInjector(self, faults, seed)
-            self._run_cls = _FaultRun
+        if faults:
+            raise ValueError("a fault schedule needs sim.faults.FaultSimulation (sim.simulate picks it)")
 
     # ---------------------------------------------------------------- processes
     def run(self) -> SimResult:
@@ -241,8 +182,8 @@ class Simulation:
 
     def _arrivals(self):
         env, s = self.env, self.stream
-        arrival = s.arrival_ms.tolist()
-        model_idx, origin_idx, private = s.model_idx.tolist(), s.origin_idx.tolist(), s.private.tolist()
+        arrival = Blocks(s.arrival_ms)  # Python floats a block at a time, not one 10^7-element list
+        model_idx, origin_idx, private = small_ints(s.model_idx), small_ints(s.origin_idx), s.private.tolist()
         models, origins = s.models, s.origins
         qos, queries = s.job_qos_ms.tolist(), s.queries.tolist()  # per job
         nbytes = [s.input_bytes[m] for m in models]
@@ -287,7 +228,8 @@ class Simulation:
         view.on_clock(now)
         t0 = time.perf_counter_ns()
         placements = self.policy.schedule(jobs, view)
-        self.calls.append((now, len(jobs), time.perf_counter_ns() - t0))
+        calls = self.calls
+        calls.sim_ms(now), calls.jobs(len(jobs)), calls.overhead_us((time.perf_counter_ns() - t0) / 1000.0)
         if len(placements) != len(jobs):
             raise RuntimeError(f"policy {self.policy.name} returned {len(placements)} placements for {len(jobs)} jobs")
         for job, pl in zip(jobs, placements):
@@ -341,41 +283,39 @@ class Simulation:
     def _result(self) -> SimResult:
         nodes, st = self.testbed.nodes, self.stream
         n, log = len(st), self.log
-        if not all(log.ended):  # conservation is an invariant, not a statistic
-            raise RuntimeError(f"{n - sum(log.ended)} of {n} jobs never ended: jobs were lost")
-        ni, ei = np.asarray(log.node, dtype=np.int64), np.asarray(log.entry, dtype=np.int64)
-        finish_a, start_a, t_dec_a, transfer_a, svc_a = (
-            np.asarray(x, dtype=float) for x in (log.finish, log.start, log.t_dec, log.transfer, log.service))
-        reason = log.reason
-        ok = np.fromiter((not r for r in reason), dtype=bool, count=n)
+        c = log.columns
+        if not c["ended"].all():  # conservation is an invariant, not a statistic
+            raise RuntimeError(f"{n - log.n_ended()} of {n} jobs never ended: jobs were lost")
+        ni, ei = c["node"], c["entry"]
+        entries = self.profile.entries
+        ok = c["reason"] == 0
+        reasons = sorted(log.reasons, key=log.reasons.get)
 
-        def by_node(attr):
-            return np.array([getattr(x, attr) for x in nodes] + [None], dtype=object)[ni]
+        def by_entry(f, codes, none=0):
+            return np.array([f(e) for e in entries] + [none], dtype=np.int32)[codes]
 
-        def by_entry(f, none=None):
-            return np.array([f(e) for e in self.profile.entries] + [none], dtype=object)[ei]
-
-        power = np.array([e.power_w for e in self.profile.entries] + [np.nan], dtype=float)[ei]
-        jobs = jobs_table(st, ok, {
-            "decision_ms": t_dec_a,
-            "node": by_node("name"),
-            "device_type": by_node("device_type"),
-            "tier": by_node("tier"),
-            "engine": by_entry(lambda e: e.config.engine),
-            "precision": by_entry(lambda e: e.config.precision),
-            "batch": by_entry(lambda e: e.config.batch, 0).astype(np.int64),
-            "threads": by_entry(lambda e: e.config.threads, 0).astype(np.int64),
-            "power_mode": by_entry(lambda e: e.config.power_mode),
-            "predicted_latency_ms": np.asarray(log.predicted, dtype=float),
-            "transfer_ms": transfer_a,
-            "start_ms": start_a,
-            "finish_ms": finish_a,
-            "service_ms": svc_a,
-            "reason": reason,
-            "retries": np.asarray(log.retries, dtype=np.int64),
-        }, power)
-        calls = pd.DataFrame(self.calls, columns=["sim_ms", "jobs", "wall_ns"])
-        calls["overhead_us"] = calls.pop("wall_ns") / 1000.0
+        power = np.array([e.power_w for e in entries] + [np.nan], dtype=float)[ei]
+        cols = {
+            "decision_ms": c["t_dec"],
+            "node": coded(ni, [x.name for x in nodes]),
+            "device_type": coded(ni, [x.device_type for x in nodes]),
+            "tier": coded(ni, [x.tier for x in nodes]),
+            "engine": coded(ei, [e.config.engine for e in entries]),
+            "precision": coded(ei, [e.config.precision for e in entries]),
+            "batch": by_entry(lambda e: e.config.batch, ei),
+            "threads": by_entry(lambda e: e.config.threads, ei),
+            "power_mode": coded(ei, [e.config.power_mode for e in entries]),
+            "predicted_latency_ms": c["predicted"],
+            "transfer_ms": c["transfer"],
+            "start_ms": c["start"],
+            "finish_ms": c["finish"],
+            "service_ms": c["service"],
+            "reason": pd.Categorical.from_codes(c["reason"], categories=reasons),
+            "retries": c["retries"],
+        }
+        del ni, ei, c
+        log.release("node", "entry", "reason", "ended")  # coded into the table's columns: freed before it grows
+        jobs = jobs_table(st, ok, cols, power)
         node_rows = []
         for nd, pools in zip(nodes, self.pools):
             node_rows.append({"node": nd.name, "device_type": nd.device_type, "tier": nd.tier, "site": nd.site,
@@ -383,34 +323,28 @@ class Simulation:
                               "busy_cpu_unit_ms": pools[CPU].busy_unit_ms,
                               "busy_accel_unit_ms": pools[ACCEL].busy_unit_ms})
         faults = self.faults.table() if self.faults is not None else None
-        return SimResult(jobs, calls, pd.DataFrame(node_rows), self.env.now, self.policy.name, faults)
+        return SimResult(jobs, self.calls.table(), pd.DataFrame(node_rows), self.env.now, self.policy.name, faults)
 
 
-def jobs_table(stream: JobStream, ok: np.ndarray, cols: dict, power_w: np.ndarray) -> pd.DataFrame:
-    """The per-job results table every backend returns (``JOB_COLUMNS``): the job's own columns from the stream,
-    the backend's per-job ``cols`` (placement, times, reason, retries) and the columns derived from them."""
-    arrival = stream.arrival_ms
-    qos = stream.job_qos_ms
-    finish = np.where(ok, cols["finish_ms"], np.nan)
-    latency = finish - arrival
-    svc = cols["service_ms"]
-    return pd.DataFrame({
-        "job_id": np.arange(len(stream)),
-        "model": np.asarray(stream.models, dtype=object)[stream.model_idx],
-        "origin_site": np.asarray(stream.origins, dtype=object)[stream.origin_idx],
-        "private": stream.private,
-        "queries": stream.queries,
-        "qos_ms": qos,
-        "arrival_ms": arrival,
-        **cols,
-        "finish_ms": finish,
-        "wait_ms": cols["start_ms"] - cols["decision_ms"] - cols["transfer_ms"],
-        "latency_ms": latency,
-        "violated": ~ok | (latency > qos),
-        "excess_ms": np.where(ok, np.maximum(0.0, latency - qos), np.nan),
-        "energy_mj": np.where(ok, power_w * svc, np.nan),
-        "status": np.where(ok, "completed", "failed"),
-    }, columns=list(JOB_COLUMNS))
+class Blocks:
+    """Iterate a float array as Python floats, converting ``block`` values at a time (sized, for progress)."""
+
+    def __init__(self, a: np.ndarray, block: int = 1 << 16):
+        self.a, self.block = a, block
+
+    def __len__(self):
+        return len(self.a)
+
+    def __iter__(self):
+        for lo in range(0, len(self.a), self.block):
+            yield from self.a[lo:lo + self.block].tolist()
+
+
+def small_ints(a: np.ndarray):
+    """Indices as ``bytes`` (one byte each, indexing gives an int) when they fit, else a list."""
+    if len(a) and 0 <= a.min() and a.max() < 256:
+        return a.astype(np.uint8).tobytes()
+    return a.tolist()
 
 
 def _progress(total: int):
@@ -421,4 +355,5 @@ def _progress(total: int):
 
 def simulate(testbed: Testbed, profile: PerformanceProfile, policy: Policy, stream: JobStream,
              seed: int = 0, progress: bool = False, faults: FaultSchedule | None = None) -> SimResult:
+    """A fault-free run (``sim.simulate`` also takes fault schedules)."""
     return Simulation(testbed, profile, policy, stream, seed, progress, faults).run()

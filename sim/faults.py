@@ -26,9 +26,27 @@ from synergai.domain import Completion
 from synergai.faults import CRASH, DEGRADE, FAULT_COLUMNS, PARTITION, THROTTLE, FaultEvent, FaultSchedule
 from synergai.network import Link
 
-from .engine import JobLog, _Run
+from .engine import JobLog, SimResult, Simulation, _Run
 
 HELD, TRANSFER, QUEUED, RUNNING = 0, 1, 2, 3
+
+
+class FaultSimulation(Simulation):
+    """A ``Simulation`` with a fault schedule: its runs can be cancelled, and it stops when the last job ends."""
+
+    def __init__(self, testbed, profile, policy, stream, seed=0, progress=False, faults: FaultSchedule | None = None):
+        super().__init__(testbed, profile, policy, stream, seed, progress)
+        if faults:
+            self.log = CountingLog(len(stream), self.env.event())
+            self.faults = FaultInjector(self, faults, seed)
+            self._run_cls = _FaultRun
+
+
+def simulate(testbed, profile, policy, stream, seed: int = 0, progress: bool = False,
+             faults: FaultSchedule | None = None) -> SimResult:
+    """One run, with or without a fault schedule."""
+    cls = FaultSimulation if faults else Simulation
+    return cls(testbed, profile, policy, stream, seed, progress, faults).run()
 
 
 class CountingLog(JobLog):

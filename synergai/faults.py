@@ -33,6 +33,8 @@ PARTITION_POLICIES = ("wait", "fail")
 FAULT_COLUMNS = ("kind", "target", "start_ms", "end_ms", "detail", "source")
 SEED_SPAWN_KEY = 3  # random crashes draw from SeedSequence(seed, spawn_key=(3,)); 0-2 are workload/service/policy
 
+MAX_THROTTLE = 1000.0  # a node over 1000x slower is down: model it as a crash
+MAX_CRASHES_PER_NODE = 100_000  # random crashes one node may draw before the last arrival (a typo guard)
 _TOP_KEYS = ("max_retries", "partition_policy", "events", "name")
 _EVENT_KEYS = {
     CRASH: ("kind", "node", "at_s", "for_s"),
@@ -115,10 +117,18 @@ class FaultSchedule:
 def _draw_crashes(rc: RandomCrashes, horizon_ms: float, rng: np.random.Generator) -> list[FaultEvent]:
     """Alternate up ~ Exp(MTBF) and down ~ Exp(MTTR) per node, in node order, within [from, until)."""
     until = horizon_ms if rc.until_ms is None else rc.until_ms
+    expected = (until - rc.from_ms) / (rc.mtbf_ms + rc.mttr_ms)
+    if expected > MAX_CRASHES_PER_NODE / 2:  # checked before drawing, so a tiny MTBF cannot hang the run
+        raise ConfigError(f"{rc.source}.mtbf_s", f"{rc.mtbf_ms / 1000.0:g} s with mttr_s {rc.mttr_ms / 1000.0:g} gives "
+                          f"~{expected:.3g} crashes per node before the last arrival (at most "
+                          f"{MAX_CRASHES_PER_NODE // 2:,}); use a longer MTBF")
     out = []
     for node in rc.nodes:
         t, k = rc.from_ms, 0
         while True:
+            if k >= MAX_CRASHES_PER_NODE:
+                raise ConfigError(f"{rc.source}.mtbf_s", f"more than {MAX_CRASHES_PER_NODE:,} crashes of node "
+                                  f"{node} before the last arrival; use a longer MTBF")
             t += float(rng.exponential(rc.mtbf_ms))
             if t >= until:
                 break
@@ -208,7 +218,7 @@ class _Ctx:
         return v
 
 
-def _num(ev, key, w, default=Ellipsis, minimum=0.0, strict=False, finite=True) -> float:
+def _num(ev, key, w, default=Ellipsis, minimum=0.0, strict=False, finite=True, maximum=math.inf) -> float:
     if key not in ev or ev[key] is None:
         if default is Ellipsis:
             raise ConfigError(f"{w}.{key}", "missing")
@@ -220,6 +230,8 @@ def _num(ev, key, w, default=Ellipsis, minimum=0.0, strict=False, finite=True) -
         raise ConfigError(f"{w}.{key}", f"must be finite, got {v!r}")
     if v < minimum or (strict and v == minimum):
         raise ConfigError(f"{w}.{key}", f"must be {'>' if strict else '>='} {minimum:g}, got {v!r}")
+    if v > maximum:
+        raise ConfigError(f"{w}.{key}", f"must be <= {maximum:g}, got {v!r}")
     return float(v)
 
 
@@ -228,7 +240,7 @@ def _event(kind, ev, w, ctx: _Ctx) -> FaultEvent:
     end_ms = at_ms + _num(ev, "for_s", w, strict=True) * 1000.0
     if kind in (CRASH, THROTTLE):
         node = ctx.node(ev.get("node"), f"{w}.node")
-        factor = _num(ev, "factor", w, minimum=1.0) if kind == THROTTLE else 1.0
+        factor = _num(ev, "factor", w, minimum=1.0, maximum=MAX_THROTTLE) if kind == THROTTLE else 1.0
         return FaultEvent(kind, at_ms, end_ms, node=node, factor=factor, source=w)
     a, b = ctx.site(ev.get("a"), f"{w}.a"), ctx.site(ev.get("b"), f"{w}.b")
     if a == b:

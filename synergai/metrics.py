@@ -37,44 +37,82 @@ RECOVER_BIN_MS = 1000.0
 RECOVER_TOL = 0.02
 
 
+class _Columns:
+    """The rows of a per-job table selected by a mask, one column at a time (``cols["x"]`` is a Series).
+
+    A 10^7-job table is ~2 GB: filtering whole frames for the steady window and for completed jobs would copy it
+    twice over; selecting only the columns a metric reads keeps the summary's extra memory to a few columns."""
+
+    def __init__(self, jobs: pd.DataFrame, mask: np.ndarray | None = None):
+        self.jobs, self.mask = jobs, mask
+        self.columns = jobs.columns
+        self._n = len(jobs) if mask is None else int(mask.sum())
+
+    def __len__(self):
+        return self._n
+
+    def __contains__(self, name):
+        return name in self.jobs.columns
+
+    def __getitem__(self, name) -> pd.Series:
+        col = self.jobs[name]
+        if self.mask is None:
+            return col.reset_index(drop=True)
+        return pd.Series(col.array[self.mask], name=name)
+
+
 def summarize(policy: str, jobs: pd.DataFrame, decisions: pd.DataFrame | None = None,
               warmup_fraction: float = 0.1, cooldown_fraction: float = 0.1,
               faults: pd.DataFrame | None = None) -> list[dict]:
     """Two rows per policy: window='all' and window='steady'. ``faults``: the backend's injected-fault table."""
     windows = _merged(faults)
-    rows = [_summary(policy, "all", jobs, decisions) | fault_metrics(jobs, windows, _count(faults))]
+    rows = [_summary(policy, "all", jobs, None, decisions) | fault_metrics(_Columns(jobs), windows, _count(faults))]
     if len(jobs):
-        t0, t1 = jobs["arrival_ms"].min(), jobs["arrival_ms"].max()
+        a = jobs["arrival_ms"].to_numpy(dtype=float)
+        t0, t1 = a.min(), a.max()
         lo, hi = t0 + warmup_fraction * (t1 - t0), t1 - cooldown_fraction * (t1 - t0)
-        sel = jobs[(jobs["arrival_ms"] >= lo) & (jobs["arrival_ms"] <= hi)]
+        sel = (a >= lo) & (a <= hi)
         dsel = None
         if decisions is not None:
             dsel = decisions[(decisions["sim_ms"] >= lo) & (decisions["sim_ms"] <= hi)]
-        rows.append(_summary(policy, "steady", sel, dsel) | fault_metrics(sel, windows, _count(faults)))
+        rows.append(_summary(policy, "steady", jobs, sel, dsel) | fault_metrics(_Columns(jobs, sel), windows,
+                                                                                 _count(faults)))
     return rows
 
 
-def _summary(policy, window, jobs, decisions) -> dict:
-    n = len(jobs)
-    done = jobs[jobs["status"] == "completed"]
-    lat = done["latency_ms"].to_numpy()
-    span_ms = (done["finish_ms"].max() - jobs["arrival_ms"].min()) if len(done) else np.nan
-    edge = done[done["tier"] == "edge"]
-    e = edge["energy_mj"]
+def _summary(policy, window, jobs, sel, decisions) -> dict:
+    """``sel``: the rows of ``jobs`` in the window (None: all). Masks are combined before any column is copied,
+    and one column copy lives at a time, so a 10^7-job table stays within its memory budget."""
+    def col(name, dtype=float):
+        return jobs[name].to_numpy(dtype=dtype)
+
+    every = np.ones(len(jobs), dtype=bool) if sel is None else sel
+    n = int(every.sum())
+    ok = every & (jobs["status"] == "completed").to_numpy(dtype=bool)
+    n_done = int(ok.sum())
+    pcts = np.percentile(col("latency_ms")[ok], [50, 95, 99], overwrite_input=True) if n_done else [np.nan] * 3
+    span_ms = np.nan
+    if n_done:
+        span_ms = np.max(col("finish_ms"), where=ok, initial=-np.inf) - np.min(col("arrival_ms"), where=every,
+                                                                                initial=np.inf)
+    edge = ok & (jobs["tier"] == "edge").to_numpy(dtype=bool)
+    n_edge = int(edge.sum())
+    e = col("energy_mj")[edge]
+    excess_sum = float(np.nansum(col("excess_ms"), where=ok)) if n_done else 0.0
     row = {
-        "policy": policy, "window": window, "jobs": n, "completed": len(done), "failed": n - len(done),
-        "violation_rate": float(jobs["violated"].mean()) if n else np.nan,
-        "mean_excess_ms": float(done["excess_ms"].mean()) if len(done) else np.nan,
-        "total_excess_s": float(done["excess_ms"].sum()) / 1000.0,
-        "p50_latency_ms": _pct(lat, 50), "p95_latency_ms": _pct(lat, 95), "p99_latency_ms": _pct(lat, 99),
-        "throughput_jobs_per_s": len(done) / span_ms * 1000.0 if span_ms and span_ms > 0 else np.nan,
-        "edge_share": len(edge) / len(done) if len(done) else np.nan,
-        "edge_energy_j": float(e.sum(skipna=True)) / 1000.0,
-        "energy_known_share": float(e.notna().mean()) if len(edge) else np.nan,
+        "policy": policy, "window": window, "jobs": n, "completed": n_done, "failed": n - n_done,
+        "violation_rate": np.count_nonzero(col("violated", bool) & every) / n if n else np.nan,
+        "mean_excess_ms": excess_sum / n_done if n_done else np.nan,
+        "total_excess_s": excess_sum / 1000.0,
+        "p50_latency_ms": float(pcts[0]), "p95_latency_ms": float(pcts[1]), "p99_latency_ms": float(pcts[2]),
+        "throughput_jobs_per_s": n_done / span_ms * 1000.0 if span_ms and span_ms > 0 else np.nan,
+        "edge_share": n_edge / n_done if n_done else np.nan,
+        "edge_energy_j": float(np.nansum(e)) / 1000.0,
+        "energy_known_share": float(np.isfinite(e).mean()) if n_edge else np.nan,
         "overhead_p50_us": np.nan, "overhead_p99_us": np.nan,
     }
     if decisions is not None and len(decisions):
-        ov = decisions["overhead_us"].to_numpy()
+        ov = decisions["overhead_us"].to_numpy(dtype=float)
         row["overhead_p50_us"], row["overhead_p99_us"] = _pct(ov, 50), _pct(ov, 99)
     return row
 
@@ -103,16 +141,18 @@ def _merged(faults) -> list[tuple[float, float]]:
 
 def failed_by_reason(jobs: pd.DataFrame) -> str:
     """``{"reason": count}`` as compact JSON, most frequent first (ties: alphabetical)."""
-    r = jobs.loc[jobs["status"] != "completed", "reason"].value_counts()
+    failed = (jobs["status"] != "completed").to_numpy(dtype=bool)
+    r = jobs["reason"][failed].value_counts()
+    r = r[r > 0]  # a categorical column counts every category
     items = sorted(r.items(), key=lambda kv: (-kv[1], kv[0]))
     return json.dumps({k: int(v) for k, v in items}, separators=(",", ":"))
 
 
 def exposed_to_faults(jobs: pd.DataFrame, windows: list[tuple[float, float]]) -> np.ndarray:
     """Per job: does [arrival, arrival + QoS target] overlap a (merged, sorted) fault window?"""
-    a = jobs["arrival_ms"].to_numpy(dtype=float)
     if not windows:
-        return np.zeros(len(a), dtype=bool)
+        return np.zeros(len(jobs), dtype=bool)
+    a = jobs["arrival_ms"].to_numpy(dtype=float)
     starts = np.array([w[0] for w in windows])
     ends = np.array([w[1] for w in windows])
     k = np.searchsorted(ends, a, side="right")  # first window ending after the arrival
@@ -125,6 +165,8 @@ def exposed_to_faults(jobs: pd.DataFrame, windows: list[tuple[float, float]]) ->
 def recovery_ms(jobs: pd.DataFrame, windows: list[tuple[float, float]], baseline: float,
                 bin_ms: float = RECOVER_BIN_MS, tol: float = RECOVER_TOL) -> list[float]:
     """Per window ending before the last arrival: time to recover (see module doc), NaN if it never did."""
+    if not windows:
+        return []
     order = np.argsort(jobs["arrival_ms"].to_numpy(dtype=float), kind="stable")
     a = jobs["arrival_ms"].to_numpy(dtype=float)[order]
     cum = np.concatenate([[0], np.cumsum(jobs["violated"].to_numpy(dtype=bool)[order])])

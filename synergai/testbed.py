@@ -40,6 +40,21 @@ def _list(v, key: str) -> Sequence:
     return v
 
 
+_KEYS = {  # every key each part of a cluster config may have: anything else is a typo, not a silent no-op
+    "cluster": ("name", "sites", "links", "device_types", "nodes"),
+    "site": ("name", "tier", "lan_latency_ms", "lan_bandwidth_mbps"),
+    "link": ("a", "b", "latency_ms", "bandwidth_mbps"),
+    "device_type": ("tier", "arch", "cpu_cores", "accel_slots", "power_modes"),
+    "node": ("name", "device_type", "site", "count", "power_modes"),
+}
+
+
+def _known(d: Mapping, kind: str, where: str) -> None:
+    for k in d:
+        if k not in _KEYS[kind]:
+            raise ConfigError(f"{where}.{k}", f"unknown key (known: {', '.join(_KEYS[kind])})")
+
+
 def _get(d: Mapping, key: str, where: str, kind=None, default=Ellipsis, minimum=None, maximum=None):
     if key not in d or d[key] is None:
         if default is Ellipsis:
@@ -91,10 +106,12 @@ def testbed_from_dict(cfg: Mapping[str, Any], where: str = "cluster",
     is an error at the key to fix, not a node that silently never gets a job.
     """
     _mapping(cfg, where)
+    _known(cfg, "cluster", where)
     sites = []
     for i, s in enumerate(_list(_get(cfg, "sites", where), f"{where}.sites")):
         w = f"{where}.sites[{i}]"
         _mapping(s, w)
+        _known(s, "site", w)
         tier = _get(s, "tier", w, str)
         if tier not in (EDGE, CLOUD):
             raise ConfigError(f"{w}.tier", f"must be {EDGE} or {CLOUD}, got {tier!r}")
@@ -111,6 +128,7 @@ def testbed_from_dict(cfg: Mapping[str, Any], where: str = "cluster",
     for i, ln in enumerate(_list(_get(cfg, "links", where, default=[]), f"{where}.links")):
         w = f"{where}.links[{i}]"
         _mapping(ln, w)
+        _known(ln, "link", w)
         a, b = _get(ln, "a", w, str), _get(ln, "b", w, str)
         for k, v in (("a", a), ("b", b)):
             if v not in names:
@@ -123,10 +141,13 @@ def testbed_from_dict(cfg: Mapping[str, Any], where: str = "cluster",
         seen[pair] = i
         links.append(Link(a, b, _latency(ln, "latency_ms", w), _get(ln, "bandwidth_mbps", w, float, minimum=1e-9)))
     types = _mapping(_get(cfg, "device_types", where), f"{where}.device_types")
+    for dt, spec in types.items():
+        _known(_mapping(spec, f"{where}.device_types.{dt}"), "device_type", f"{where}.device_types.{dt}")
     nodes: list[Node] = []
     for i, nd in enumerate(_list(_get(cfg, "nodes", where), f"{where}.nodes")):
         w = f"{where}.nodes[{i}]"
         _mapping(nd, w)
+        _known(nd, "node", w)
         dt = _get(nd, "device_type", w, str)
         if dt not in types:
             raise ConfigError(f"{w}.device_type", f"unknown device type {dt!r} (define it in {where}.device_types)")

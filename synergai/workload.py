@@ -122,6 +122,8 @@ class WorkloadSpec:
                                          or not isinstance(self.origins, Sequence)
                                          or not all(isinstance(o, str) and o for o in self.origins)):
             raise ConfigError(f"{prefix}.origins", f"must be a list of site names (or null), got {self.origins!r}")
+        if self.origins is not None and len(self.origins) == 0:  # [] would silently mean "every edge site"
+            raise ConfigError(f"{prefix}.origins", "empty list: name at least one site, or null for every edge site")
         if self.arrival == "bursty":
             for k in ("on_s", "off_s"):
                 number(k, getattr(self, k), lambda v: v > 0, "> 0")

@@ -28,8 +28,9 @@ def test_default_experiment_smoke(tmp_path):
                                       "synergai"}
     assert set(summary["window"]) == {"all", "steady"}
     assert (summary.loc[summary["window"] == "all", "jobs"] == 1500).all()
-    jobs = pd.read_csv(out / "jobs.csv.gz")
+    jobs = pd.read_parquet(out / "jobs.parquet")
     assert len(jobs) == 13 * 1500
+    assert set(jobs["status"]) <= {"completed", "failed"} and set(jobs["policy"]) == set(summary["policy"])
     assert (out / "comparison.png").stat().st_size > 10_000
     assert "viol %" in r.stdout and "greedy" in r.stdout
 
@@ -39,6 +40,8 @@ def test_multirun_sweep(tmp_path):
             "experiment.progress=false", "experiment.figure=false", f"hydra.sweep.dir={tmp_path}")
     assert r.returncode == 0, r.stderr
     assert len(list(tmp_path.glob("*/summary.csv"))) == 4
+    t = pd.read_csv(tmp_path / "results.csv")  # the aggregation callback is on for every multirun
+    assert t["run"].nunique() == 4 and set(t["policy"]) == {"greedy", "random"}
 
 
 @pytest.mark.parametrize("args, key", [

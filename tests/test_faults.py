@@ -14,7 +14,8 @@ import pytest
 from conftest import entry, single_node_testbed, two_site_testbed
 
 from experiments.runner import compose_config, make_stream, prepare
-from sim.engine import JOB_COLUMNS, simulate
+from sim import simulate
+from sim.shared import JOB_COLUMNS
 from synergai.domain import Config, Node, Placement, Site
 from synergai.errors import ConfigError
 from synergai.faults import SEED_SPAWN_KEY, FaultSchedule, faults_from_dict

@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("kubernetes")
 
 from experiments.runner import compose_config, make_stream, prepare, run_experiment  # noqa: E402
-from sim.engine import JOB_COLUMNS  # noqa: E402
+from sim.shared import JOB_COLUMNS  # noqa: E402
 from synergai.policy import make_policy  # noqa: E402
 
 
@@ -33,7 +33,7 @@ def test_small_live_experiment_accounts_for_every_job(k8s, tmp_path):
     assert (done["start_ms"] >= done["decision_ms"] + done["transfer_ms"] - 1e-6).all()
     assert np.allclose(done["finish_ms"] - done["start_ms"], done["service_ms"])
     assert np.allclose(done["latency_ms"], done["finish_ms"] - done["arrival_ms"])
-    assert (tmp_path / "summary.csv").exists() and (tmp_path / "jobs.csv.gz").exists()
+    assert (tmp_path / "summary.csv").exists() and (tmp_path / "jobs.parquet").exists()
     s = res.summary[res.summary["window"] == "all"].iloc[0]
     assert s["jobs"] == 40 and s["completed"] + s["failed"] == 40
 

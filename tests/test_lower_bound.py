@@ -32,7 +32,7 @@ from experiments.lower_bound import (
     solve_exhaustive,
     solve_milp,
 )
-from sim.engine import simulate
+from sim import simulate
 from synergai.domain import Config, Node, Site
 from synergai.network import Network
 from synergai.policy import available_policies, make_policy

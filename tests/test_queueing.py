@@ -6,7 +6,7 @@ import math
 import numpy as np
 from conftest import entry, single_node_testbed
 
-from sim.engine import simulate
+from sim import simulate
 from synergai.policy import make_policy
 from synergai.profile import DeterministicDist, ExponentialDist, PerformanceProfile
 from synergai.workload import WorkloadSpec, generate

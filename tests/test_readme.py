@@ -35,7 +35,7 @@ def test_policy_example_runs(tmp_path):
     assert r.returncode == 0, r.stderr
     s = pd.read_csv(out / "summary.csv").set_index(["policy", "window"])
     assert s.loc[("fastest_service", "all"), "jobs"] == 2000
-    jobs = pd.read_csv(out / "jobs.csv.gz")
+    jobs = pd.read_parquet(out / "jobs.parquet")
     mine = jobs[jobs["policy"] == "fastest_service"]
     # queue-blind: every job of a kind goes to the same node, and queueing makes it worse than greedy
     assert (mine.groupby(["model", "origin_site", "private"])["node"].nunique() == 1).all()

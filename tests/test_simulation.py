@@ -7,7 +7,7 @@ import pytest
 from conftest import two_site_profile, two_site_testbed
 
 from experiments.runner import make_stream, prepare
-from sim.engine import simulate
+from sim import simulate
 from synergai.cluster import ClusterView
 from synergai.domain import Job, Placement
 from synergai.policy import Policy, available_policies, make_policy, register

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sim.engine import PriorityPool, ServiceSampler
+from sim.shared import PriorityPool, ServiceSampler
 from synergai.domain import ACCEL, CPU, Node
 from synergai.network import Network
 from synergai.profile import PerformanceProfile
@@ -52,13 +52,13 @@ class AgentStats:
 class _PodRun:
     """One pod on one node: transfer -> pool queue -> service, driven by the agent's timer loop."""
 
-    __slots__ = ("agent", "uid", "pod", "node", "entry", "units", "pool", "pl", "arrive_ms", "transfer_ms",
-                 "start_ms", "service_ms", "done", "queries")
+    __slots__ = ("agent", "uid", "pod", "node", "entry", "units", "pool", "arrive_ms", "transfer_ms",
+                 "start_ms", "service_ms", "done", "queries", "priority")
 
     def __init__(self, agent, uid, pod, node, entry, pool, priority, transfer_ms, arrive_ms, queries):
         self.agent, self.uid, self.pod, self.node, self.entry = agent, uid, pod, node, entry
         self.units, self.pool, self.transfer_ms, self.arrive_ms = entry.units, pool, transfer_ms, arrive_ms
-        self.pl = _Prio(priority)
+        self.priority = priority  # the PriorityPool queue key (sim.shared: a pool waiter)
         self.start_ms = self.service_ms = math.nan
         self.done = False
         self.queries = queries
@@ -71,24 +71,17 @@ class _ForeignRun:
     """A pod no SynergAI scheduler placed: it holds the units its requests name (accelerator slots if it asks
     for any, else whole cores) for the agent's ``foreign_duration_ms``, or until it is deleted."""
 
-    __slots__ = ("agent", "uid", "pod", "node", "units", "pool", "pl", "start_ms", "service_ms", "done", "resource",
-                 "transfer_ms")
+    __slots__ = ("agent", "uid", "pod", "node", "units", "pool", "priority", "start_ms", "service_ms", "done",
+                 "resource", "transfer_ms")
 
     def __init__(self, agent, uid, pod, node, resource, units, pool):
         self.agent, self.uid, self.pod, self.node, self.resource = agent, uid, pod, node, resource
-        self.units, self.pool, self.pl, self.transfer_ms = units, pool, _Prio(0.0), 0.0
+        self.units, self.pool, self.priority, self.transfer_ms = units, pool, 0.0, 0.0  # a FIFO-order pool waiter
         self.start_ms = self.service_ms = math.nan
         self.done = False
 
     def start(self):
         self.agent._start_foreign(self)
-
-
-class _Prio:
-    __slots__ = ("priority",)
-
-    def __init__(self, p):
-        self.priority = p
 
 
 class NodeAgent:
