@@ -407,7 +407,7 @@ def figures(agg: pd.DataFrame, out: Path, log=print) -> list[Path]:
             fig.tight_layout(rect=(0, 0, 1 - 2.0 / (3.3 * len(qs) + 2.2), 0.96))
             suffix = "" if (lb, ref) == ("nominal", "cluster") else f"_{lb}_{ref}"
             path = out / f"{fname}_{cluster}{suffix}.png"
-            fig.savefig(path, dpi=110)
+            fig.savefig(path, dpi=90)
             plt.close(fig)
             paths.append(path)
     log(f"suite: wrote {len(paths)} figures in {out}")
