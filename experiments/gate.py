@@ -96,7 +96,7 @@ def print_table(name: str, measured: dict) -> None:
     s, m = measured["synergai"]["violation_rate"], measured["slo_mael"]["violation_rate"]
     print(f"SLO-MAEL / SynergAI violation ratio: {m / s:.2f}x" if s > 0 else "SynergAI: no violations")
     b = behind(measured, BEHIND_TOL[name])
-    print("SynergAI behind (beyond %.3f): " % BEHIND_TOL[name]
+    print(f"SynergAI behind (beyond {BEHIND_TOL[name]:.3f}): "
           + (", ".join(f"{p} by {d * 100:.1f} pt" for p, d in sorted(b.items(), key=lambda kv: -kv[1])) or "none"))
 
 
