@@ -34,10 +34,11 @@ SCENARIOS = {  # name -> config overrides (seed 1; the gate is deterministic)
     "scarce_fast_poisson": ["cluster=scarce_fast", "workload.qos_multiplier=3", "workload.n_jobs=3000",
                             "workload.load=0.4", "seed=1", "policy=all"],
 }
-# "Behind" = SynergAI's violation rate exceeds a baseline's by more than this (absolute, per scenario).
-# Twice the seed-to-seed standard deviation of the paired difference (SynergAI - closest baseline), measured
-# with `--spread 5` (seeds 1-5); see README "CI gate on policy quality" for the measured values.
-BEHIND_TOL = {"default": 0.01, "wan_boards_bursty": 0.01, "cloud_gpu_replay": 0.02, "scarce_fast_strict": 0.01}
+# "Behind" = SynergAI's violation rate exceeds a baseline's by more than this (absolute, per scenario): twice the
+# seed-to-seed standard deviation of the paired difference (SynergAI - closest baseline) over seeds 1-5
+# (`--spread 5`), at least the band's 0.005, rounded up to 0.005. Measured (closest baseline, sd): default greedy
+# 0.0073; wan_boards_bursty greedy 0.0068; cloud_gpu_replay greedy 0.0019; scarce_fast_poisson greedy 0.0010.
+BEHIND_TOL = {"default": 0.015, "wan_boards_bursty": 0.015, "cloud_gpu_replay": 0.005, "scarce_fast_poisson": 0.005}
 METRICS = {  # metric -> (absolute tolerance, relative tolerance): a value passes within the larger of the two
     "violation_rate": (0.005, 0.0),
     "mean_excess_ms": (0.05, 0.02),
@@ -95,13 +96,13 @@ def print_table(name: str, measured: dict) -> None:
     s, m = measured["synergai"]["violation_rate"], measured["slo_mael"]["violation_rate"]
     print(f"SLO-MAEL / SynergAI violation ratio: {m / s:.2f}x" if s > 0 else "SynergAI: no violations")
     b = behind(measured, BEHIND_TOL[name])
-    print("SynergAI behind (beyond %.3f): " % BEHIND_TOL[name]
+    print(f"SynergAI behind (beyond {BEHIND_TOL[name]:.3f}): "
           + (", ".join(f"{p} by {d * 100:.1f} pt" for p, d in sorted(b.items(), key=lambda kv: -kv[1])) or "none"))
 
 
 def spread(names: list[str], seeds: int) -> None:
     """Seed-to-seed sd of (SynergAI - baseline) violation rate per scenario; 2 x the closest baseline's sets the
-    tolerance (the closest: the baseline with the smallest mean |difference|)."""
+    tolerance (the closest: the baseline with the smallest mean |difference|, where chance decides "behind")."""
     for name in names:
         per = [run(name, seed=s) for s in range(1, seeds + 1)]
         diffs = {p: [r["synergai"]["violation_rate"] - r[p]["violation_rate"] for r in per]
@@ -110,8 +111,9 @@ def spread(names: list[str], seeds: int) -> None:
         for p, d in sorted(diffs.items(), key=lambda kv: abs(statistics.mean(kv[1]))):
             print(f"  {p:<18} {statistics.mean(d):+.4f}  sd {statistics.stdev(d):.4f}  [{min(d):+.4f}, {max(d):+.4f}]")
         close = min(diffs, key=lambda p: abs(statistics.mean(diffs[p])))
-        print(f"  closest baseline {close}: 2 x sd = {2 * statistics.stdev(diffs[close]):.4f} "
-              f"(BEHIND_TOL now {BEHIND_TOL[name]})")
+        tol = max(0.005, math.ceil(2 * statistics.stdev(diffs[close]) / 0.005) * 0.005)
+        print(f"  closest baseline {close}: sd {statistics.stdev(diffs[close]):.4f} -> tolerance {tol:.3f} "
+              f"(BEHIND_TOL now {BEHIND_TOL.get(name)})")
 
 
 def main(argv=None) -> int:

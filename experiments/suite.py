@@ -340,11 +340,17 @@ def clusters(cl: pd.DataFrame) -> pd.DataFrame:
                        ratio_worst=float(r.min()), worst_cell=_label(worst), ratio_best=float(r.max()),
                        best_cell=_label(best), cells_syn_zero=int((c["synergai_viol"] == 0).sum()),
                        cells_excess_above_slo=int((~c["excess_syn_le_slo"].astype(bool)).sum()),
-                       excess_ratio_geomean=float(np.exp(np.log(c["excess_ratio_slo_syn"].dropna()).mean())))
+                       excess_ratio_geomean=_geomean(c["excess_ratio_slo_syn"]))
         row.update(cells_behind=int((c["n_behind"] > 0).sum()), cells_behind_mean=int((c["n_behind_mean"] > 0).sum()),
                    max_behind_pt=_max_behind(c), synergai_viol_mean=float(c["synergai_viol"].mean()))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _geomean(x: pd.Series) -> float:
+    """Geometric mean of the finite positive values (a 0 or undefined excess ratio says nothing about scale)."""
+    x = x[np.isfinite(x) & (x > 0)]
+    return float(np.exp(np.log(x).mean())) if len(x) else np.nan
 
 
 def _max_behind(c: pd.DataFrame) -> float:
@@ -407,7 +413,7 @@ def figures(agg: pd.DataFrame, out: Path, log=print) -> list[Path]:
             fig.tight_layout(rect=(0, 0, 1 - 2.0 / (3.3 * len(qs) + 2.2), 0.96))
             suffix = "" if (lb, ref) == ("nominal", "cluster") else f"_{lb}_{ref}"
             path = out / f"{fname}_{cluster}{suffix}.png"
-            fig.savefig(path, dpi=110)
+            fig.savefig(path, dpi=90)
             plt.close(fig)
             paths.append(path)
     log(f"suite: wrote {len(paths)} figures in {out}")
