@@ -144,9 +144,14 @@ class _Pool:
 
 
 class ClusterView:
-    def __init__(self, nodes: list[Node], queue_discipline: str = "fifo"):
+    def __init__(self, nodes: list[Node], queue_discipline: str = "fifo", anchor_to_clock: bool = True):
+        """``anchor_to_clock``: a placed job not yet seen to start is assumed to start no earlier than now -- right
+        where starts are observed as they happen (the simulator). A live scheduler sees starts and completions
+        late (watch lag): it passes False, and such a job keeps its predicted schedule instead of piling up at
+        the clock as a phantom backlog."""
         if queue_discipline not in ("fifo", "priority"):
             raise ValueError(f"unknown queue_discipline {queue_discipline!r}")
+        self.anchor_to_clock = anchor_to_clock
         self.nodes: tuple[Node, ...] = tuple(nodes)
         self.index = {n.name: i for i, n in enumerate(self.nodes)}
         self.now_ms = 0.0
@@ -232,7 +237,7 @@ class ClusterView:
                 s = arrive_ms if arrive_ms > kth else kth
                 return s if s > last else last
             starts: dict = {}
-            p.serve(now, self._slow[i], (priority, arrive_ms, INF, -1, units, 0.0, INF), starts)
+            p.serve(self._floor(now), self._slow[i], (priority, arrive_ms, INF, -1, units, 0.0, INF), starts)
             return starts.get(-1, INF)
         if not w:  # nothing waiting: the started jobs alone decide
             if not p.running:
@@ -243,7 +248,7 @@ class ClusterView:
             if pos == len(w):
                 free, last = self._tail(p, i, now)
             else:
-                free, last, _ = p.replay(now, self._slow[i], pos)
+                free, last, _ = p.replay(self._floor(now), self._slow[i], pos)
         if units > len(free):
             return INF
         kth = free[0] if units == 1 else heapq.nsmallest(units, free)[-1]
@@ -278,9 +283,13 @@ class ClusterView:
                 _, sched = fast
                 return sum(1 for s, f, k, _, until in sched
                            if s >= arrive_ms and k > (prio, arrive_ms) and f <= until < f + service_ms)
-        after = p.serve(now, slow, (prio, max(arrive_ms, now), INF, -1, units, service_ms / slow, INF))
+        after = p.serve(self._floor(now), slow, (prio, max(arrive_ms, now), INF, -1, units, service_ms / slow, INF))
         return sum(1 for item in p.waiting
                    if before.get(item[3], INF) <= item[6] < after.get(item[3], INF))
+
+    def _floor(self, now: float) -> float:
+        """The earliest time a replay lets a waiting job start (see ``anchor_to_clock``)."""
+        return now if self.anchor_to_clock else -INF
 
     def _served(self, p: _Pool, i: int, now: float):
         """Priority pools: the waiting jobs' replay, memoised per (pool version, clock, slowdown): (finishes, free
@@ -292,7 +301,7 @@ class ClusterView:
         if m is None or m[0] != key:
             final: list = []
             starts: dict = {}
-            fin = p.serve(now, slow, starts=starts, final=final)
+            fin = p.serve(self._floor(now), slow, starts=starts, final=final)
             free, last = final if final else ([], INF)
             sched = sorted((starts[w[3]], fin[w[3]], w[:2], w[5] * slow, w[6]) for w in p.waiting if w[3] in fin)
             m = p._served = (key, fin, free, last, p.waiting[-1][:2], max(w[1] for w in p.waiting), sched)
@@ -327,7 +336,9 @@ class ClusterView:
         m = p._memo
         if m is not None and p._memo_key == p.version and now <= m[0]:
             return m[1], m[2]
-        free, last, first = p.replay(now, self._slow[i])
+        free, last, first = p.replay(self._floor(now), self._slow[i])
+        if not self.anchor_to_clock:
+            first = INF  # the replay does not depend on the clock
         p._memo, p._memo_key = (first, free, last), p.version
         return free, last
 

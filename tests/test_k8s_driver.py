@@ -71,14 +71,15 @@ def test_external_control_plane_and_scheduler_share_the_pods_clock(k8s):
         sched.start()
         try:
             be = KubernetesBackend(control_plane="external", kubeconfig=str(k8s.admin_kubeconfig),
-                                   scheduler="external", namespace=ns, time_scale=20.0, timeout_s=60.0)
+                                   scheduler="external", namespace=ns, time_scale=50.0, timeout_s=60.0)
             st = stream if n is None else dataclasses.replace(
-                stream, **{k: getattr(stream, k)[:n] for k in ("arrival_ms", "model_idx", "origin_idx", "private")})
+                stream, **{k: getattr(stream, k)[:n] for k in ("arrival_ms", "model_idx", "origin_idx", "private",
+                                                               "queries", "job_qos_ms")})
             return be.run(p.testbed, p.profile, make_policy("greedy"), st, p.seed).jobs
         finally:
             sched.stop()
 
-    jobs = run(20.0)
+    jobs = run(50.0)
     assert (jobs["status"] == "completed").sum() >= 28
     sim = SimBackend().run(p.testbed, p.profile, make_policy("greedy"), stream, p.seed).jobs
     assert jobs["violated"].mean() <= sim["violated"].mean() + 0.2  # not the 100 % of a wrong time base
@@ -86,4 +87,4 @@ def test_external_control_plane_and_scheduler_share_the_pods_clock(k8s):
     wrong = run(1.0, 3)
     assert (wrong["status"] == "failed").all()
     assert wrong["reason"].str.contains("synergai.io/clock").all()
-    assert wrong["reason"].str.contains("--time-scale 20.0").all()
+    assert wrong["reason"].str.contains("--time-scale 50.0").all()

@@ -321,7 +321,7 @@ class Scheduler:
         self._facts.update({s.node.name: s.facts for s in states})
         self._new_filters()
         self.stats.rebuilds += 1
-        self.view = ClusterView(nodes, self.policy.queue_discipline)
+        self.view = ClusterView(nodes, self.policy.queue_discipline, anchor_to_clock=False)
         self.view.on_clock(self.clock.now_ms())
         for s in states:
             self.view.on_ready(s.node.name, s.schedulable)
