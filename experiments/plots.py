@@ -52,6 +52,18 @@ def latency_quantiles(jobs: pd.DataFrame, policy: str | None = None, points: int
     return np.quantile(lat, q, overwrite_input=True), q  # lat is our copy
 
 
+def _short(v: float) -> str:
+    """A bar label that stays narrow: 0.524, 47.8, 368, 16k, 1.6M."""
+    if not np.isfinite(v):
+        return "-"
+    for div, unit in ((1e6, "M"), (1e3, "k")):
+        if abs(v) >= 10 * div:
+            return f"{v / div:.0f}{unit}"
+        if abs(v) >= div:
+            return f"{v / div:.1f}{unit}"
+    return f"{v:.3g}"
+
+
 def comparison_figure(summary, jobs, path: Path) -> Path:
     """``jobs``: one frame, or a list of per-policy frames (each with a ``policy`` column)."""
     s = summary[summary["window"] == "steady"].sort_values("violation_rate")
@@ -66,10 +78,11 @@ def comparison_figure(summary, jobs, path: Path) -> Path:
     axes[0].set(ylabel="QoS violations, steady state (%)", ylim=(0, 100))
     excess = s["mean_excess_ms"].to_numpy(dtype=float)
     bars = axes[1].bar(x, excess, color=colors)
-    axes[1].bar_label(bars, labels=[f"{v:.3g}" for v in excess], fontsize=7)
+    axes[1].bar_label(bars, labels=[_short(v) for v in excess], fontsize=7)
     pos = excess[np.isfinite(excess) & (excess > 0)]
     if len(pos) and pos.max() / max(pos.min(), 1e-12) > 10:  # spans decades: log above the smallest value
         axes[1].set_yscale("symlog", linthresh=max(pos.min(), 1e-3))
+        axes[1].set_ylim(0, pos.max() * 6)  # room for the labels above the tallest bar
         axes[1].set_ylabel("mean excess time (ms, symlog)")
     else:
         axes[1].set_ylabel("mean excess time (ms)")

@@ -74,14 +74,15 @@ def summarize(policy: str, jobs: pd.DataFrame, decisions: pd.DataFrame | None = 
         sel = (a >= lo) & (a <= hi)
         dsel = None
         if decisions is not None:
-            dsel = decisions[(decisions["sim_ms"] >= lo) & (decisions["sim_ms"] <= hi)]
-        rows.append(_summary(policy, "steady", jobs, sel, dsel) | fault_metrics(_Columns(jobs, sel), windows,
+            t = decisions["sim_ms"].to_numpy(dtype=float)
+            dsel = (t >= lo) & (t <= hi)
+        rows.append(_summary(policy, "steady", jobs, sel, decisions, dsel) | fault_metrics(_Columns(jobs, sel), windows,
                                                                                  _count(faults)))
     return rows
 
 
-def _summary(policy, window, jobs, sel, decisions) -> dict:
-    """``sel``: the rows of ``jobs`` in the window (None: all). Masks are combined before any column is copied,
+def _summary(policy, window, jobs, sel, decisions, dsel=None) -> dict:
+    """``sel`` / ``dsel``: the rows of ``jobs`` / ``decisions`` in the window (None: all). Masks are combined before any column is copied,
     and one column copy lives at a time, so a 10^7-job table stays within its memory budget."""
     def col(name, dtype=float):
         return jobs[name].to_numpy(dtype=dtype)
@@ -98,7 +99,7 @@ def _summary(policy, window, jobs, sel, decisions) -> dict:
     edge = ok & (jobs["tier"] == "edge").to_numpy(dtype=bool)
     n_edge = int(edge.sum())
     e = col("energy_mj")[edge]
-    excess_sum = float(np.nansum(col("excess_ms"), where=ok)) if n_done else 0.0
+    excess_sum = float(np.sum(col("excess_ms"), where=ok)) if n_done else 0.0  # finite for every completed job
     row = {
         "policy": policy, "window": window, "jobs": n, "completed": n_done, "failed": n - n_done,
         "violation_rate": np.count_nonzero(col("violated", bool) & every) / n if n else np.nan,
@@ -112,8 +113,11 @@ def _summary(policy, window, jobs, sel, decisions) -> dict:
         "overhead_p50_us": np.nan, "overhead_p99_us": np.nan,
     }
     if decisions is not None and len(decisions):
-        ov = decisions["overhead_us"].to_numpy(dtype=float)
-        row["overhead_p50_us"], row["overhead_p99_us"] = _pct(ov, 50), _pct(ov, 99)
+        ov = decisions["overhead_us"].to_numpy()
+        ov = (ov if dsel is None else ov[dsel]).astype(float)  # one copy, partitioned in place below
+        if len(ov):
+            row["overhead_p50_us"], row["overhead_p99_us"] = (float(v) for v in np.percentile(
+                ov, [50, 99], overwrite_input=True))
     return row
 
 
