@@ -495,7 +495,7 @@ def _fault_timeline(faults, agent, horizon_ms: float, seed: int):
 
 def _jobs_table(rows, stream, testbed, profile) -> pd.DataFrame:
     """The drivers' per-job rows -> the simulator's results table (sim.engine.jobs_table)."""
-    from sim.engine import jobs_table
+    from sim.shared import jobs_table
 
     node_by_name = {nd.name: nd for nd in testbed.nodes}
     power = {(e.device_type, e.model, e.config): e.power_w for e in profile.entries}
