@@ -387,6 +387,16 @@ def _solver(time_limit_s: float, workers: int, core: bool = True):
     return s
 
 
+def _add_pool_constraints(model, instance, per_machine) -> None:
+    """Each pool runs at most its capacity at once: NoOverlap for one-unit pools, Cumulative for the others."""
+    for m, items in per_machine.items():
+        cap = instance.cap(m)
+        if cap == 1:
+            model.add_no_overlap([iv for iv, _ in items])
+        else:
+            model.add_cumulative([iv for iv, _ in items], [u for _, u in items], cap)
+
+
 def _violation_model(instance: Instance, inner: bool = False):
     """The CP-SAT model of the violation count: (model, per job [(grid option, presence, start)], dominators)."""
     from ortools.sat.python import cp_model
@@ -409,12 +419,7 @@ def _violation_model(instance: Instance, inner: bool = False):
         if len(row) > 1:
             model.add_at_most_one(x for _, x, _ in row)
         chosen.append(row)
-    for m, items in per_machine.items():
-        cap = instance.cap(m)
-        if cap == 1:
-            model.add_no_overlap([iv for iv, _ in items])
-        else:
-            model.add_cumulative([iv for iv, _ in items], [u for _, u in items], cap)
+    _add_pool_constraints(model, instance, per_machine)
     model.maximize(sum(x for row in chosen for _, x, _ in row))
     return model, chosen, doms
 
@@ -535,12 +540,7 @@ def solve_excess_cpsat(instance: Instance, time_limit_s: float = 30.0, workers: 
         t = model.new_int_var(0, max(0, horizon - deadline), f"t{j}")
         model.add(t >= end - deadline)
         tard.append(t)
-    for m, items in per_machine.items():
-        cap = instance.cap(m)
-        if cap == 1:
-            model.add_no_overlap([iv for iv, _ in items])
-        else:
-            model.add_cumulative([iv for iv, _ in items], [u for _, u in items], cap)
+    _add_pool_constraints(model, instance, per_machine)
     model.minimize(sum(tard))
     if hint is not None:
         _add_hint(model, instance, chosen, doms, hint, on_time_only=False)

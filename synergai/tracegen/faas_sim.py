@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from statistics import NormalDist
 
-from .mlperf import COLUMNS, InputError, _read_csv, write_csv
+from .mlperf import COLUMNS, InputError, _read_csv, convert_cli
 
 SOURCE_COLUMNS = ("device", "device_label", "device_cpus", "image", "distribution", "shape_s", "loc", "scale",
                   "min", "max", "units", "derived_median", "notes", "source_repo", "source_path",
@@ -138,19 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                                  description="Convert faas-sim fitted execution times into a trace CSV.")
     ap.add_argument("--src", type=Path, required=True, help="data folder holding faas_sim_fets/ (e.g. ../shared/data)")
     ap.add_argument("--out", type=Path, required=True, help="trace CSV to write")
-    args = ap.parse_args(argv)
-    try:
-        rows = convert(args.src)
-    except InputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    try:
-        write_csv(rows, args.out)
-    except OSError as exc:
-        print(f"error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
-        raise SystemExit(1) from None
-    print(f"wrote {len(rows)} rows to {args.out}", file=sys.stderr)
-    return 0
+    return convert_cli(ap, convert, argv)
 
 
 if __name__ == "__main__":

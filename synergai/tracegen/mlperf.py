@@ -505,6 +505,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--src", type=Path, required=True,
                     help="data folder holding mlperf_edge/ (e.g. ../shared/data)")
     ap.add_argument("--out", type=Path, required=True, help="trace CSV to write")
+    return convert_cli(ap, convert, argv)
+
+
+def convert_cli(ap: argparse.ArgumentParser, convert, argv: list[str] | None) -> int:
+    """The converters' shared CLI body: parse --src/--out, convert, write; one-line errors (exit 2 on bad input,
+    1 when the output cannot be written)."""
     args = ap.parse_args(argv)
     try:
         rows = convert(args.src)
