@@ -55,7 +55,7 @@ class _Pool:
         self._memo_key = -1
         self._served = None  # priority pools: memoised replay of the waiting jobs (ClusterView._served)
 
-    def base_free(self, now: float, slow: float) -> list[float]:
+    def base_free(self, slow: float) -> list[float]:
         """Per-unit free-at times from the started jobs (heap order); foreign units never free."""
         free = []
         for units, start, svc in self.running.values():
@@ -67,12 +67,12 @@ class _Pool:
         heapq.heapify(free)
         return free
 
-    def replay(self, now: float, slow: float, upto: int | None = None, finishes: list | None = None):
+    def replay(self, now: float, slow: float, upto: int | None = None):
         """List-schedule waiting[:upto] from the started jobs' state.
 
         Returns (free heap, last start, first pre-clamp start): the answer is exact for any clock up to the
-        third value (no ``max(..., now)`` bound until then). With ``finishes``, appends each job's finish."""
-        free = self.base_free(now, slow)
+        third value (no ``max(..., now)`` bound until then)."""
+        free = self.base_free(slow)
         last, first = -INF, INF
         w = self.waiting if upto is None else self.waiting[:upto]
         for item in w:
@@ -95,8 +95,6 @@ class _Pool:
                 for _ in range(units):
                     heapq.heappush(free, f)
             last = s
-            if finishes is not None:
-                finishes.append(f)
         return free, last, first
 
     def serve(self, now: float, slow: float, extra: tuple | None = None, starts: dict | None = None,
@@ -106,7 +104,7 @@ class _Pool:
         blocking, as both backends' priority pools). ``extra`` is a hypothetical new job (id -1). Returns
         {job id: predicted finish}; fills ``starts`` with {job id: predicted start} and ``final`` with the free
         heap and the last start once every job has started."""
-        free = self.base_free(now, slow)
+        free = self.base_free(slow)
         arrivals = sorted(self.waiting if extra is None else [*self.waiting, extra], key=lambda w: (w[1], w[2]))
         finish: dict = {}
         queue: list = []
@@ -242,7 +240,7 @@ class ClusterView:
         if not w:  # nothing waiting: the started jobs alone decide
             if not p.running:
                 return arrive_ms
-            free, last = p.base_free(now, self._slow[i]), -INF
+            free, last = p.base_free(self._slow[i]), -INF
         else:
             pos = len(w) if arrive_ms >= w[-1][1] else bisect.bisect_right(w, (0.0, arrive_ms, INF))
             if pos == len(w):
