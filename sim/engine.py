@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from synergai.central import DEADLINE, FREED, RECALL, Wake
 from synergai.cluster import ClusterView
-from synergai.domain import ACCEL, CPU, Completion, Job
+from synergai.domain import ACCEL, CPU, Completion, Job, Placement
 from synergai.faults import FaultSchedule
 from synergai.filters import FilterChain
 from synergai.policy import Policy
@@ -73,6 +74,8 @@ class _Run:
                                           queries=job.queries))
         sim.log.end(self.job.id, self.i, self.entry, self.pl.predicted_latency_ms, self.t_dec, self.transfer,
                     self.t_start, finish, svc, "")
+        if sim.view.held:  # late binding: capacity freed, the policy may bind a held job now
+            sim._dispatch(FREED, self.i)
 
 
 class JobLog:
@@ -88,6 +91,7 @@ class JobLog:
         self.n = n
         self.columns = {k: np.full(n, np.nan) for k in ("predicted", "t_dec", "transfer", "start", "finish",
                                                           "service")}
+        self.columns["hold"] = np.zeros(n)  # ms in the central queue (late binding), summed over retries
         self.columns.update(node=np.full(n, -1, np.int32), entry=np.full(n, -1, np.int32),
                             reason=np.zeros(n, np.int32), retries=np.zeros(n, np.int32), ended=np.zeros(n, bool))
         for k, a in self.columns.items():
@@ -164,6 +168,7 @@ class Simulation:
                        np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(2,)))))
         self.faults = None  # set by sim.faults.FaultSimulation, with its own log and run class
         self._run_cls = _Run
+        self._armed = math.inf  # time of the earliest armed late-binding timer
         if faults:
             raise ValueError("a fault schedule needs sim.faults.FaultSimulation (sim.simulate picks it)")
 
@@ -223,7 +228,7 @@ class Simulation:
             self._decide(jobs)
 
     def _decide(self, jobs):
-        env, view, Run = self.env, self.view, self._run_cls
+        env, view = self.env, self.view
         now = env.now
         view.on_clock(now)
         t0 = time.perf_counter_ns()
@@ -232,20 +237,85 @@ class Simulation:
         calls.sim_ms(now), calls.jobs(len(jobs)), calls.overhead_us((time.perf_counter_ns() - t0) / 1000.0)
         if len(placements) != len(jobs):
             raise RuntimeError(f"policy {self.policy.name} returned {len(placements)} placements for {len(jobs)} jobs")
+        held = False
         for job, pl in zip(jobs, placements):
-            if pl.node is None:
-                self._fail(job, None, None, pl.reason or "rejected by policy", pl)
-                continue
-            key = (job.model, job.origin_site, job.private, job.input_bytes, job.queries, pl.node, pl.config)
-            how = self._how.get(key)
-            if how is None:
-                how = self._how[key] = self._resolve(job, pl)
-            i, entry, transfer, service = how
-            if entry is None or isinstance(transfer, str):
-                self._fail(job, i, entry, transfer, pl)
-                continue
-            view.on_placed(job, pl, entry.resource, entry.units, now + transfer, service)
-            Run(self, job, pl, i, entry, self.pools[i][entry.resource], now, transfer)
+            if pl.held:
+                view.held.hold(job, now, pl.recall_ms)
+                held = True
+            else:
+                self._apply(job, pl, now)
+        if held:
+            self._arm()
+
+    def _apply(self, job, pl, now):
+        """Carry out a bind or a rejection (for a job not in the central queue, or just released from it)."""
+        if pl.node is None:
+            self._fail(job, None, None, pl.reason or "rejected by policy", pl)
+            return
+        key = (job.model, job.origin_site, job.private, job.input_bytes, job.queries, pl.node, pl.config)
+        how = self._how.get(key)
+        if how is None:
+            how = self._how[key] = self._resolve(job, pl)
+        i, entry, transfer, service = how
+        if entry is None or isinstance(transfer, str):
+            self._fail(job, i, entry, transfer, pl)
+            return
+        self.view.on_placed(job, pl, entry.resource, entry.units, now + transfer, service)
+        self._run_cls(self, job, pl, i, entry, self.pools[i][entry.resource], now, transfer)
+
+    # ---------------------------------------------------------------- late binding (synergai.central)
+    def _dispatch(self, reason, node=-1):
+        """Ask the policy about its held jobs (capacity freed, a node ready, a recall time or deadline came);
+        apply each answer before asking for the next; fail the held jobs whose deadline has passed."""
+        view, log = self.view, self.log
+        now = self.env.now
+        view.on_clock(now)
+        q = view.held
+        due = q.pop_due(now)
+        if reason == RECALL and any(j.arrival_ms + j.qos_ms <= now for j in q.expired(now)):
+            reason = DEADLINE
+        gen = self.policy.dispatch(q.jobs, view, Wake(reason, node, due))
+        answered: dict[int, Placement] = {}
+        spent = 0
+        t0 = time.perf_counter_ns()
+        for pl in gen:
+            spent += time.perf_counter_ns() - t0
+            jid = pl.job_id
+            if jid in answered or jid not in q:
+                raise RuntimeError(f"policy {self.policy.name} answered held job {jid} twice or it is not held")
+            answered[jid] = pl
+            if not pl.held:
+                job = q.job(jid)
+                log.hold[jid] += q.release(job, now)
+                self._apply(job, pl, now)
+            else:
+                q.hold(q.job(jid), now, pl.recall_ms)
+            t0 = time.perf_counter_ns()
+        spent += time.perf_counter_ns() - t0
+        calls = self.calls
+        calls.sim_ms(now), calls.jobs(len(answered)), calls.overhead_us(spent / 1000.0)
+        for job in q.expired(now):  # they had their last chance in this call
+            log.hold[job.id] += q.release(job, now)
+            pl = answered.get(job.id) or Placement.hold(job.id)
+            self._fail(job, None, None, f"held past its deadline ({job.qos_ms:.1f} ms target) without being "
+                       f"bound{': ' + pl.reason if pl.reason else ''}", pl)
+        self._arm()
+
+    def _arm(self):
+        """A timer for the earliest recall time or deadline in the central queue."""
+        t = self.view.held.next_wake_ms()
+        if t < self._armed:
+            self._armed = t
+            self.env.timeout(max(0.0, t - self.env.now)).callbacks.append(self._on_wake)
+
+    def _on_wake(self, _ev):
+        now = self.env.now
+        if now >= self._armed:
+            self._armed = math.inf
+        if self.view.held.next_wake_ms() <= now:
+            self._dispatch(RECALL)
+        else:
+            self._arm()
 
     def _resolve(self, job, pl):
         """Check a placement once per kind of job: (node index, entry, transfer ms or failure reason, service).
@@ -297,6 +367,7 @@ class Simulation:
         power = np.array([e.power_w for e in entries] + [np.nan], dtype=float)[ei]
         cols = {
             "decision_ms": c["t_dec"],
+            "hold_ms": c["hold"],
             "node": coded(ni, [x.name for x in nodes]),
             "device_type": coded(ni, [x.device_type for x in nodes]),
             "tier": coded(ni, [x.tier for x in nodes]),

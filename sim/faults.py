@@ -22,6 +22,7 @@ from functools import partial
 
 import pandas as pd
 
+from synergai.central import READY
 from synergai.domain import Completion
 from synergai.faults import CRASH, DEGRADE, FAULT_COLUMNS, PARTITION, THROTTLE, FaultEvent, FaultSchedule
 from synergai.network import Link
@@ -170,6 +171,8 @@ class FaultInjector:
             if self._down[i] == 0:
                 self.up[i] = True
                 self.sim.view.on_ready(ev.node, True)
+                if self.sim.view.held:  # late binding: a node is back, held jobs may go there
+                    self.sim._dispatch(READY, i)
         elif ev.kind == THROTTLE:
             i = self.index[ev.node]
             self._throttles[i].remove(ev.factor)

@@ -21,6 +21,8 @@ the way the node serves it:
   seen as slower within a few completions, and as normal again after it recovers.
 - *Foreign pods* (placed by someone else) hold their units for an unknown time: those units count as busy
   until the pod is seen gone (conservative: never predicted free early).
+- *Held jobs* (late binding, ``synergai.central``) are on no node: ``held`` lists them in deadline order; they
+  take no units until a policy binds them.
 
 Predictions are cached per pool and reused while nothing on the pool changed and the clock has not passed the
 first waiting job's predicted start (after which the replay would differ); a decision that probes many nodes
@@ -32,6 +34,7 @@ import bisect
 import heapq
 import math
 
+from .central import CentralQueue
 from .domain import ACCEL, CPU, Job, Node, Placement
 
 INF = math.inf
@@ -164,6 +167,8 @@ class ClusterView:
         # job id -> (node index, resource, units, waiting entry or None once started, predicted service ms)
         self._jobs: dict[int, list] = {}
         self._foreign: dict[object, tuple[int, str, int]] = {}
+        # late binding: jobs a policy held, not on any node yet (read by policies; changed by the backend only)
+        self.held = CentralQueue()
 
     # ---------------------------------------------------------------- read side (policies)
     def node(self, name: str) -> Node:

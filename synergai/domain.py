@@ -4,6 +4,7 @@ Times are milliseconds (``*_ms``), sizes bytes, power watts, energy millijoules.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 EDGE, CLOUD = "edge", "cloud"
@@ -74,7 +75,8 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class Placement:
-    """A policy's decision for one job. ``node is None`` means: fail the job with ``reason``."""
+    """A policy's decision for one job. ``node is None`` means: fail the job with ``reason``; ``held`` (late
+    binding, ``Placement.hold``): keep the job in the backend's central queue and decide it again later."""
 
     job_id: int
     node: str | None
@@ -85,10 +87,18 @@ class Placement:
     priority: float = 0.0  # queue order on the node (lower first) when the policy's queue_discipline is "priority"
     protect_until_ms: float = float("nan")  # finish time a priority view keeps this job within when others
     # overtake it (see ClusterView.overtaken_late); NaN: the job's deadline (arrival + QoS target)
+    held: bool = False  # late binding: not placed yet (see synergai.central)
+    recall_ms: float = math.inf  # held: when to be asked again at the latest (besides capacity events)
 
     @classmethod
     def reject(cls, job_id: int, reason: str) -> Placement:
         return cls(job_id, None, None, reason=reason)
+
+    @classmethod
+    def hold(cls, job_id: int, reason: str = "", recall_ms: float = math.inf) -> Placement:
+        """Keep the job in the central queue: the policy is asked again when capacity frees on any node, at
+        ``recall_ms`` and at the job's deadline (after which a job still held fails)."""
+        return cls(job_id, None, None, reason=reason, held=True, recall_ms=recall_ms)
 
 
 @dataclass(frozen=True, slots=True)

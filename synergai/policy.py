@@ -33,14 +33,22 @@ backend. What a backend does with it, in order:
    and the view's predictions all follow it).
 7. **observe** (optional): receives a ``Completion`` for every finished or failed job, in finish order, for
    policies that learn online.
+8. **hold / dispatch** (late binding, optional; ``synergai.central``): ``schedule`` may answer
+   ``Placement.hold`` for a job. The backend keeps it in a central queue (``view.held``, deadline order) and
+   calls ``dispatch(held, view, wake)`` when capacity frees, a node turns ready, a recall time or a held job's
+   deadline comes; ``dispatch`` yields placements (bind, reject, hold again), each applied before the next is
+   asked for. The default ``dispatch`` offers the held jobs to ``schedule`` in deadline order, skipping the
+   rest of a kind of job (``kind_key``) once one of that kind is held again -- the same state gives it the same
+   answer. A job still held after the call at its deadline fails. Policies that never hold pay nothing.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
 import numpy as np
 
+from .central import Wake
 from .cluster import ClusterView
 from .domain import Completion, Job, Node, Placement
 from .errors import ConfigError
@@ -131,6 +139,25 @@ class Policy:
 
     def observe(self, completion: Completion) -> None:
         """Called for every finished job, in finish order (no-op by default)."""
+
+    def dispatch(self, held: Sequence[Job], view: ClusterView, wake: Wake) -> Iterator[Placement]:
+        """Late binding: yield placements for held jobs (``held``: the central queue in deadline order); the
+        backend applies each (binds, rejects, or holds again) before asking for the next. Jobs not answered stay
+        held. Default: offer each job to ``schedule``; once one is held again, skip its kind for this call."""
+        skip = set()
+        for job in list(held):
+            k = self.kind_key(job)
+            if k in skip and job.id not in wake.due:
+                continue
+            pl = self.schedule([job], view)[0]
+            if pl.held:
+                skip.add(k)
+            yield pl
+
+    @staticmethod
+    def kind_key(job: Job) -> tuple:
+        """Jobs with equal keys are interchangeable for a policy except for their deadlines."""
+        return (job.model, job.origin_site, job.private, job.queries, job.input_bytes, job.qos_ms, job.constraints)
 
     # ---------------------------------------------------------------- helpers for subclasses
     def allowed(self, job: Job, node: Node, entry: ProfileEntry | None = None) -> bool:

@@ -1,5 +1,6 @@
 """Built-in policies, one per module; importing this package registers them all."""
 from . import (  # noqa: F401
+    clockwork,
     cloud_only,
     edf,
     edge_first,
