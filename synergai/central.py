@@ -80,8 +80,10 @@ class CentralQueue:
         return self._recall[job_id]
 
     def hold(self, job: Job, now_ms: float, recall_ms: float = INF) -> None:
-        """Hold ``job`` (or, if held already, set its recall time)."""
-        if not recall_ms < INF:  # NaN or inf: no recall time
+        """Hold ``job`` (or, if held already, set its recall time). A recall time that is not after ``now_ms``
+        asks for nothing (the job would be recalled at once, forever): capacity events and its deadline still
+        wake it."""
+        if not now_ms < recall_ms < INF:  # NaN, inf, or not in the future: no recall time
             recall_ms = INF
         if job.id not in self._since:
             key = (deadline_ms(job), job.id)
@@ -93,7 +95,6 @@ class CentralQueue:
             self._deadline[job.id] = key[0]
             heapq.heappush(self._wake, key)
         if recall_ms < INF:
-            recall_ms = max(recall_ms, now_ms)
             heapq.heappush(self._wake, (recall_ms, job.id))
         self._recall[job.id] = recall_ms
 

@@ -24,12 +24,12 @@ def test_default_experiment_smoke(tmp_path):
     assert r.returncode == 0, r.stderr
     summary = pd.read_csv(out / "summary.csv")
     assert set(summary["policy"]) == {"random", "round_robin", "least_outstanding", "k8s_default", "edge_first",
-                                      "cloud_only", "greedy", "edf", "infaas", "mael", "slo_mael", "slo_mael_plain",
+                                      "cloud_only", "greedy", "edf", "infaas", "clockwork", "mael", "slo_mael", "slo_mael_plain",
                                       "synergai"}
     assert set(summary["window"]) == {"all", "steady"}
     assert (summary.loc[summary["window"] == "all", "jobs"] == 1500).all()
     jobs = pd.read_parquet(out / "jobs.parquet")
-    assert len(jobs) == 13 * 1500
+    assert len(jobs) == 14 * 1500
     assert set(jobs["status"]) <= {"completed", "failed"} and set(jobs["policy"]) == set(summary["policy"])
     assert (out / "comparison.png").stat().st_size > 10_000
     assert "viol %" in r.stdout and "greedy" in r.stdout

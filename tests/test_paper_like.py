@@ -48,7 +48,8 @@ def test_jobs_run_in_their_nodes_mode_with_no_switch_in_simulated_time(prepared)
     j = run_experiment(cfg, None, log=lambda *a: None).jobs
     modes = {n.name: set(n.power_modes) for n in prepared.testbed.nodes}
     done = j[j["status"] == "completed"]
-    assert len(done) == len(j)
+    # jobs only load made late are held centrally and fail at their deadline (SynergAI's late="hold")
+    assert len(done) >= 0.9 * len(j) and j[j["status"] == "failed"]["reason"].str.startswith("held past").all()
     for node, mode in zip(done["node"], done["power_mode"]):
         assert not modes[node] or mode in modes[node], (node, mode)
     # no switch cost: a job's latency is transfer + wait + service, nothing else

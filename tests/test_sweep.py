@@ -20,7 +20,7 @@ def test_qos_grid_sweep_lands_in_one_table(tmp_path):
     assert t["run"].nunique() == 4
     assert set(t["load"]) == {0.3, 0.6} and set(t["seed"]) == {1, 2} and set(t["qos_multiplier"]) == {3.0}
     assert {"synergai", "slo_mael", "greedy"} <= set(t["policy"])
-    # 4 runs x 8 policies (policy=compare) x 2 windows
-    assert len(t) == 4 * 8 * 2
+    # 4 runs x 9 policies (policy=compare) x 2 windows
+    assert len(t) == 4 * 9 * 2
     for name in ("violations_vs_load", "excess_vs_load", "tail_latency", "edge_energy"):
         assert (tmp_path / f"{name}.png").stat().st_size > 5000

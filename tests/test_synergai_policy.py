@@ -17,7 +17,7 @@ T2 = Config("onnxruntime", "fp32", 1, 2, "default")
 B8 = Config("onnxruntime", "fp32", 8, 2, "default")
 
 
-def setup(objective="least_capable", percentile=0.9):
+def setup(objective="least_capable", percentile=0.9, **params):
     # fast board (5 ms on its accelerator), slow VM (20 ms on 1 core, 12 ms on 2 cores, batch-8 call 60 ms)
     nodes = [Node("fast", "board", "edge", "arm64", "s", 4, 1), Node("vm", "vm", "edge", "amd64", "s", 2, 0)]
     prof = PerformanceProfile([
@@ -26,7 +26,7 @@ def setup(objective="least_capable", percentile=0.9):
         entry("vm", "m", DeterministicDist(12.0), config=T2, resource="cpu", units=2),
         entry("vm", "m", DeterministicDist(60.0), config=B8, resource="cpu", units=2),
     ])
-    pol = make_policy("synergai", objective=objective, percentile=percentile)
+    pol = make_policy("synergai", objective=objective, percentile=percentile, **params)
     pol.prepare(prof, nodes, Network([Site("s", "edge")], []), np.random.default_rng(0))
     return pol, ClusterView(nodes, pol.queue_discipline), prof
 
@@ -62,12 +62,17 @@ def test_least_capable_feasible_option_keeps_fast_node_free():
 
 
 def test_wait_counts_and_infeasible_goes_to_least_excess():
-    pol, view, prof = setup()
+    pol, view, prof = setup(late="fit")
     e = prof.default_entry("m", "board")
     view.on_placed(Job(99, "m", 1, "s", 0), Placement(99, "fast", e.config), "accel", 1, 0.0, 50.0)  # board busy
     [p] = pol.schedule([job(qos=8.0)], view)
     # board: 50 + 6 > 8; vm 2 threads 12 > 8: nothing feasible -> earliest mean completion: vm/2 threads (12)
     assert (p.node, p.config) == ("vm", T2) and "least excess" in p.reason
+    # by default (late="hold") it is held instead: only the busy board makes it late (idle, it takes 5.25 ms)
+    pol, view, prof = setup()
+    view.on_placed(Job(99, "m", 1, "s", 0), Placement(99, "fast", e.config), "accel", 1, 0.0, 50.0)
+    [p] = pol.schedule([job(qos=8.0)], view)
+    assert p.held and p.node is None
 
 
 def test_fastest_objective():
@@ -117,10 +122,10 @@ def test_marginal_cost_without_traffic_is_earliest_feasible_completion():
     assert p.priority == 25.0  # deadline-ordered node queues: the deadline is the queue key
 
 
-def twin_boards():
+def twin_boards(**params):
     nodes = [Node("a", "board", "edge", "arm64", "s", 4, 1), Node("b", "board", "edge", "arm64", "s", 4, 1)]
     prof = PerformanceProfile([entry("board", "m", DeterministicDist(10.0))])
-    pol = make_policy("synergai")
+    pol = make_policy("synergai", **params)
     pol.prepare(prof, nodes, Network([Site("s", "edge")], []), np.random.default_rng(0))
     return pol, ClusterView(nodes, pol.queue_discipline)
 
@@ -167,7 +172,7 @@ def test_protects_queued_jobs_from_being_made_late():
 
 
 def test_late_job_queues_behind_on_time_jobs_where_it_would_hurt_them():
-    pol, view = twin_boards()
+    pol, view = twin_boards(late="fit")
     e = pol.profile.default_entry("m", "board")
     for k, node in ((90, "a"), (92, "b")):
         view.on_placed(Job(k, "m", 100, "s", 0), Placement(k, node, e.config, priority=100), "accel", 1, 0.0, 10.0)

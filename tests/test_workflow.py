@@ -126,7 +126,7 @@ def test_outputs_parquet_manifest_and_identical_bytes(tmp_path):
     assert (a / "jobs.parquet").read_bytes() == (b / "jobs.parquet").read_bytes()
     assert (a / "nodes.csv").read_bytes() == (b / "nodes.csv").read_bytes()
     man = json.loads((a / "manifest.json").read_text())
-    assert man["completed"] is True and man["files"]["jobs.parquet"]["rows"] == 8 * 600
+    assert man["completed"] is True and man["files"]["jobs.parquet"]["rows"] == 9 * 600
     assert man["config_sha256"] == json.loads((b / "manifest.json").read_text())["config_sha256"]
     assert "traces/mlperf_published.csv" in man["inputs"] and man["package_version"]
     assert not list(a.glob(".*.tmp"))
@@ -260,7 +260,7 @@ def test_runs_that_cannot_fit_in_memory_are_refused_up_front(monkeypatch):
     monkeypatch.setattr("experiments.runner.available_memory_bytes", lambda: 2 * 2**30)
     with pytest.raises(ConfigError) as ei:
         prepare(compose_config(["workload.n_jobs=10000000", "policy=compare"]))
-    assert str(ei.value).startswith("workload.n_jobs: 10,000,000 jobs x 8 policies need ~")
+    assert str(ei.value).startswith("workload.n_jobs: 10,000,000 jobs x 9 policies need ~")
     prepare(compose_config(["workload.n_jobs=100000", "policy=greedy"]))  # small enough
 
 

@@ -78,7 +78,9 @@ def test_multi_query_jobs_run_ceil_q_over_b_calls():
     s = gen(prof, queries=[1, 9], n_jobs=600, rate_per_s=20.0)
     j = simulate(tb, prof, make_policy("synergai"), s, seed=2).jobs
     done = j[j["status"] == "completed"]
-    assert len(done) == len(j) and set(done["batch"]) == {1, 4}  # both batch sizes used
+    assert set(done["batch"]) == {1, 4}  # both batch sizes used
+    # jobs only load made late are held centrally and fail at their deadline (SynergAI's late="hold")
+    assert len(done) >= 0.95 * len(j) and j[j["status"] == "failed"]["reason"].str.startswith("held past").all()
     for _, r in done.iterrows():
         e = prof.entry(r["model"], r["device_type"], Config(r["engine"], r["precision"], int(r["batch"]),
                                                              int(r["threads"]), r["power_mode"]))

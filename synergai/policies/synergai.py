@@ -22,9 +22,17 @@ Online, per job (``objective="marginal_cost"``, the default):
    will reach the pool while the job's input is in flight is not in the view yet: the prediction adds
    rho x transfer time for it; with deadline-ordered queues, work that arrives while the job waits and has an earlier deadline goes first: the
    prediction adds wait x rho / (1 - rho) for it.
-3. Deadline-ordered node queues (``queues="edf"``: the job's deadline is its queue priority). A job that can
-   meet its target nowhere goes where it completes earliest, queued behind every on-time job (``late="last"``)
-   so it does not make them late too; ``admission=True`` turns it away instead (failed with a reason).
+3. Deadline-ordered node queues (``queues="edf"``: the job's deadline is its queue priority).
+4. *Late jobs* -- no option meets the target at the tail or on the mean. The option that completes earliest is
+   taken, with the job's deadline as its key where that makes no on-time job late, behind every on-time job
+   otherwise (deadline + ``late_delay`` x its target). If even that completion misses the target although an
+   idle cluster would make it (load, not the job, is the cause), the job is *held* centrally (late binding,
+   ``synergai.central``; ``late="hold"``, the default): a node that frees capacity takes it as soon as it can
+   finish it in time, and at its deadline it fails instead of taking capacity from later jobs -- under
+   overload, running hopeless jobs late is what makes the on-time ones late too (EDF's domino effect).
+   ``late="fit"`` runs it late instead (the previous default), ``last`` always behind on-time jobs, ``edf`` at
+   its deadline regardless; ``admission=True`` turns every late job away at once (failed with a reason).
+   ``bind="late"`` also holds jobs that would meet the target only by queueing, until a node can start them.
 
 Other objectives (kept so the change is measured): ``least_capable`` (the previous default: the option on the
 device type that is slowest for the model, then least unit-ms, then least energy), ``energy``, ``fastest``.
@@ -39,14 +47,16 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..central import FREED, READY
 from ..domain import CPU, Node, Placement
 from ..policy import Policy, register
 from ..profile import ProfileEntry
 
 OBJECTIVES = ("marginal_cost", "least_capable", "energy", "fastest")
 KNOBS = ("engine", "precision", "batch", "threads", "power_mode")
-LATE_RULES = ("fit", "last", "edf")  # where a job that will miss its target queues (see _least_excess)
+LATE_RULES = ("fit", "last", "edf", "hold")  # what happens to a job that will miss its target (see _decide)
 LATE = 1e15  # queue-priority offset that puts jobs predicted to miss their target behind every on-time job
+BINDS = ("immediate", "late")  # late: hold a job centrally rather than queue it (synergai.central)
 RHO_CAP = 0.95  # utilisation used in the marginal-cost formulas is capped here (the formulas diverge at 1)
 
 
@@ -72,6 +82,7 @@ class Kind(NamedTuple):
     qos_ms: float
     ranked: tuple[Option, ...]  # options that can meet the target at all (transfer + tail <= QoS)
     by_bound: tuple[Option, ...]  # every option by no-wait completion (transfer + mean service)
+    can_meet: bool  # some option meets the target on the mean with no wait (an idle cluster would make it)
 
 
 def pareto(points: list[tuple]) -> list[int]:
@@ -92,8 +103,8 @@ def pareto(points: list[tuple]) -> list[int]:
 class SynergAIPolicy(Policy):
     def __init__(self, percentile: float = 0.9, objective: str = "marginal_cost", config_selection: bool = True,
                  config_knobs=KNOBS, tail_aware: bool = True, online_correction: bool = False,
-                 correction_weight: float = 0.05, admission: bool = False, queues: str = "edf", late: str = "fit",
-                 late_delay: float = 10.0, price_every: int = 256):
+                 correction_weight: float = 0.05, admission: bool = False, queues: str = "edf", late: str = "hold",
+                 late_delay: float = 10.0, price_every: int = 256, bind: str = "immediate"):
         if not 0.5 <= percentile < 1.0:
             raise TypeError(f"percentile must be in [0.5, 1), got {percentile}")
         if objective not in OBJECTIVES:
@@ -106,6 +117,8 @@ class SynergAIPolicy(Policy):
             raise TypeError(f"queues must be 'edf' or 'fifo', got {queues!r}")
         if late not in LATE_RULES:
             raise TypeError(f"late must be one of {LATE_RULES}, got {late!r}")
+        if bind not in BINDS:
+            raise TypeError(f"bind must be one of {BINDS}, got {bind!r}")
         if isinstance(price_every, bool) or not isinstance(price_every, int) or price_every < 1:
             raise TypeError(f"price_every must be an integer >= 1, got {price_every!r}")
         self.percentile, self.objective = percentile, objective
@@ -115,7 +128,7 @@ class SynergAIPolicy(Policy):
         if isinstance(late_delay, bool) or not isinstance(late_delay, (int, float)) or not late_delay >= 0:
             raise TypeError(f"late_delay must be >= 0 (a multiple of the job's QoS target), got {late_delay!r}")
         self.late_delay = float(late_delay)
-        self.queues, self.late, self.price_every = queues, late, price_every
+        self.queues, self.late, self.price_every, self.bind = queues, late, price_every, bind
         self.queue_discipline = "priority" if queues == "edf" else "fifo"
 
     def prepare(self, profile, nodes, network, rng):
@@ -187,7 +200,8 @@ class SynergAIPolicy(Policy):
         if self.objective in ("least_capable", "energy"):
             ranked.sort(key=lambda o: o.rank)
         by_bound = sorted(out, key=lambda o: o.transfer_ms + o.mean_ms)
-        kd = self._kinds[k] = Kind(len(self._kinds), job.qos_ms, tuple(ranked), tuple(by_bound))
+        can_meet = any(o.transfer_ms + o.mean_ms <= job.qos_ms for o in out)
+        kd = self._kinds[k] = Kind(len(self._kinds), job.qos_ms, tuple(ranked), tuple(by_bound), can_meet)
         return kd
 
     def options(self, job):
@@ -245,44 +259,95 @@ class SynergAIPolicy(Policy):
 
     # ---------------------------------------------------------------- online step
     def schedule(self, jobs, view):
-        out = []
+        return [self._decide(job, view) for job in jobs]
+
+    def _decide(self, job, view, on_node: int = -1):
+        """One job. ``bind="late"``: a job that meets its target only by queueing is held instead (recalled when
+        its option would start); ``late="hold"``: a job that meets it nowhere now is held (bound once a node can
+        make it, failed at its deadline otherwise). ``on_node`` >= 0: a held job offered a node that freed
+        capacity: only that node's feasible options (with ``bind="late"`` only one that starts at once); None if
+        there is none."""
         now = view.now_ms
         edf = self.queue_discipline == "priority"
         marginal = self.objective == "marginal_cost"
         factor = self._factor if self.online_correction else None
-        for job in jobs:
-            kd = self.kind(job)
-            deadline = job.arrival_ms + job.qos_ms
-            prio = deadline if edf else 0.0
-            if marginal:
-                found = self._feasible(job, self._by_bound(kd), view, now, deadline, prio, True)
-                if found is None and self.tail_aware:  # nothing meets the target at the tail: try on the mean
-                    found = self._feasible(job, self._by_bound(kd, likely=True), view, now, deadline, prio, False)
+        kd = self.kind(job)
+        deadline = job.arrival_ms + job.qos_ms
+        prio = deadline if edf else 0.0
+        late = self.bind == "late"
+        jit = 0.0 if on_node >= 0 and late else math.inf
+        if marginal:
+            stages = [(self._by_bound(kd), True)] + ([(self._by_bound(kd, likely=True), False)] if self.tail_aware else [])
+        else:
+            stages = [(tuple((0.0, 0.0, o) for o in kd.ranked), True)]
+        found = queued = None
+        for seq, tail in stages:
+            if on_node >= 0:
+                seq = tuple(t for t in seq if t[2].i == on_node)
+            if late and on_node < 0:  # first what can start at once, else hold for what would queue
+                found = self._feasible(job, seq, view, now, deadline, prio, tail, 0.0)
+                if found is None:
+                    queued = self._feasible(job, seq, view, now, deadline, prio, tail)
             else:
-                found = self._feasible(job, ((0.0, 0.0, o) for o in kd.ranked), view, now, deadline, prio, True)
-            if found is not None:
-                o, finish, k, margin = found
-                if marginal:
-                    self._record(o, k, now)
-                # protect the job's own tail (not its mean) when later jobs overtake it
-                out.append(Placement(job.id, o.node.name, o.entry.config, finish - job.arrival_ms, o.mean_ms * k,
-                                     f"{self.name}: feasible, {self.objective}", priority=prio,
-                                     protect_until_ms=deadline - margin))
-                continue
-            if self.admission and kd.by_bound:
-                out.append(Placement.reject(job.id, f"{self.name}: admission control: no node can meet the "
-                                                    f"{job.qos_ms:.1f} ms target"))
-                continue
-            pl, o, k = self._least_excess(job, kd, view, now, deadline, edf, factor)
-            if marginal and o is not None:
+                found = self._feasible(job, seq, view, now, deadline, prio, tail, jit)
+            if found is not None or queued is not None:
+                break
+        if found is None and queued is not None:
+            o, _, _, _, start = queued
+            return Placement.hold(job.id, f"{self.name}: feasible only by queueing; held until a node frees",
+                                  start - o.transfer_ms)
+        if found is not None:
+            o, finish, k, margin, _ = found
+            if marginal:
                 self._record(o, k, now)
-            out.append(pl)
-        return out
+            # protect the job's own tail (not its mean) when later jobs overtake it
+            return Placement(job.id, o.node.name, o.entry.config, finish - job.arrival_ms, o.mean_ms * k,
+                             f"{self.name}: feasible, {self.objective}", priority=prio,
+                             protect_until_ms=deadline - margin)
+        if on_node >= 0 and (late or self.late != "hold"):
+            return None
+        if self.admission and kd.by_bound:
+            return Placement.reject(job.id, f"{self.name}: admission control: no node can meet the "
+                                            f"{job.qos_ms:.1f} ms target")
+        pl, o, k = self._least_excess(job, kd, view, now, deadline, edf, factor, on_node)
+        if self.late == "hold" and kd.can_meet and not pl.predicted_latency_ms <= job.qos_ms:
+            # predicted late wherever it goes: wait centrally for capacity instead (load, not the job, is why
+            # it misses), and give up at its deadline rather than take capacity from later jobs
+            if on_node >= 0:
+                return None
+            return Placement.hold(job.id, f"{self.name}: no node can meet the target now; held for capacity")
+        if marginal and o is not None:
+            self._record(o, k, now)
+        return pl
 
-    def _feasible(self, job, seq, view, now, deadline, prio, tail: bool):
+    def dispatch(self, held, view, wake):
+        """Late binding: held jobs whose recall time or deadline came are decided again in full; a node that
+        freed capacity takes, in deadline order, the held jobs it can now finish within their target. Only that
+        node changed (a completion or a repair improves no other node's predictions), so only its options are
+        scored."""
+        due = wake.due
+        for job in [j for j in held if j.id in due]:
+            yield self._decide(job, view)
+        if wake.reason not in (FREED, READY) or not view.ready_at(wake.node):
+            return
+        skip = set()
+        for job in list(held):
+            if job.id in due:
+                continue
+            k = self.kind_key(job)
+            if k in skip:
+                continue
+            pl = self._decide(job, view, wake.node)
+            if pl is None:
+                skip.add(k)
+            else:
+                yield pl
+
+    def _feasible(self, job, seq, view, now, deadline, prio, tail: bool, jit: float = math.inf):
         """The best option of ``seq`` ((sort key, marginal cost, option), cheapest first) that meets the deadline
-        with its service at the tail (``tail``) or on the mean, and makes no queued on-time job late.
-        Returns (option, predicted finish, slowdown, tail margin) or None."""
+        with its service at the tail (``tail``) or on the mean, and makes no queued on-time job late; only
+        options that start within ``jit`` ms of reaching their node, when given.
+        Returns (option, predicted finish, slowdown, tail margin, predicted start) or None."""
         marginal = self.objective == "marginal_cost"
         edf = self.queue_discipline == "priority"
         protect = edf or marginal
@@ -290,7 +355,7 @@ class SynergAIPolicy(Policy):
         rho = self._rho_list
         ready, start_at, slow_at = view.ready_at, view.start_at, view.slowdown_at
         lo = view.min_slowdown() if marginal and factor is None else 0.0
-        best, best_finish, best_k, best_score = None, math.inf, 1.0, math.inf
+        best, best_finish, best_k, best_score, best_start = None, math.inf, 1.0, math.inf, math.inf
         for _, ext, o in seq:
             svc = o.tail_ms if tail else o.mean_ms
             if marginal and now + o.transfer_ms + svc * lo + ext >= best_score:
@@ -304,6 +369,8 @@ class SynergAIPolicy(Policy):
                 k *= factor.get((o.node.name, o.entry.config), 1.0)
             arrive = now + o.transfer_ms
             start = start_at(o.i, o.resource, o.units, arrive, prio)
+            if start > arrive + jit:
+                continue
             r = rho[o.pool]
             # work that will reach the pool while this job's input is in flight is not in the view yet
             finish = start + svc * k + r * o.transfer_ms
@@ -314,15 +381,15 @@ class SynergAIPolicy(Policy):
             if protect and view.overtaken_late(o.i, o.resource, o.units, arrive, prio, o.mean_ms * k):
                 continue
             if o.rank:  # static rank order: the first feasible option is the choice
-                return o, finish, k, (o.tail_ms - o.mean_ms) * k
+                return o, finish, k, (o.tail_ms - o.mean_ms) * k, start
             score = finish + ext
             if score < best_score:
-                best, best_finish, best_k, best_score = o, finish, k, score
+                best, best_finish, best_k, best_score, best_start = o, finish, k, score, start
         if best is None:
             return None
-        return best, best_finish, best_k, ((best.tail_ms - best.mean_ms) * best_k if tail else 0.0)
+        return best, best_finish, best_k, ((best.tail_ms - best.mean_ms) * best_k if tail else 0.0), best_start
 
-    def _least_excess(self, job, kd, view, now, deadline, edf, factor):
+    def _least_excess(self, job, kd, view, now, deadline, edf, factor, on_node: int = -1):
         """No option meets the target: the node where the job completes earliest.
 
         With deadline-ordered queues the job's queue key depends on ``late``: ``edf`` keeps its deadline (it may
@@ -330,14 +397,17 @@ class SynergAIPolicy(Policy):
         (deadline + ``late_delay`` x its QoS target), ``fit`` (default) keeps its deadline on a node where that
         makes no on-time job late and queues it behind them otherwise: as early as it can without costing anyone
         their target. Each node is judged with the key the job would get there.
-        Returns (placement, option, slowdown) -- option None if no node can run the job.
+        ``on_node`` >= 0: that node's options only. Returns (placement, option, slowdown) -- option None if no
+        node can run the job.
         """
         demoted = deadline + (job.qos_ms * self.late_delay if math.isfinite(self.late_delay) else LATE)
         prio = (demoted if self.late == "last" else deadline) if edf else 0.0
-        fit = edf and self.late == "fit"
+        fit = edf and self.late in ("fit", "hold")
         lo = view.min_slowdown()
         best, best_finish, best_k, best_prio = None, math.inf, 1.0, prio
         for o in kd.by_bound:  # stop once no remaining option can beat the best found
+            if on_node >= 0 and o.i != on_node:
+                continue
             if factor is None and now + o.transfer_ms + o.mean_ms * lo >= best_finish:
                 break
             if not view.ready_at(o.i):
@@ -391,6 +461,10 @@ _variant("synergai_no_tail", "Ablation: SynergAI judging feasibility on mean rat
          tail_aware=False)
 _variant("synergai_online", "Beyond the paper: SynergAI with online correction of its latency predictions.",
          online_correction=True)
+_variant("synergai_late", "SynergAI with late binding for every job: a job that meets its target only by "
+         "queueing is held centrally and bound when a node can start it (synergai.central).", bind="late")
+_variant("synergai_run_late", "Ablation: SynergAI without holding late jobs: a job predicted to miss its target "
+         "everywhere runs late where it delays no on-time job (late='fit', the previous default).", late="fit")
 _variant("synergai_fifo", "Ablation: SynergAI with FIFO node queues instead of deadline-ordered ones.", queues="fifo")
 _variant("synergai_least_capable", "The previous SynergAI: least-capable feasible device, FIFO node queues.",
          objective="least_capable", queues="fifo")
