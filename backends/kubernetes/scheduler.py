@@ -16,10 +16,22 @@ Extension points, in the order a pod meets them (kube-scheduler's framework, red
   nodes failing one for this pod are not ready in the view for the decision;
 - **decide**: ``policy.schedule`` (one pod at a time, or a window of pods, per group of identical constraints,
   for windowed policies), exactly as in the simulator;
+- **hold / dispatch** (late binding, ``synergai.central``): a job the policy holds (``Placement.hold``) waits in
+  ``self.held``, the views' central queue (kept across view rebuilds); its pod stays Pending with
+  ``PodScheduled=False`` reason ``SynergAIHeld`` and a ``Held`` Event, written once per pod. ``policy.dispatch``
+  is called when a placed pod finishes or vanishes (``FREED``), a node turns ready or usable (``READY``), and at
+  the earliest recall time or held job's deadline (``RECALL`` / ``DEADLINE``; the loop's wait is cut to it); each
+  placement it yields is applied before the next is asked for: a bind is re-checked and bound as below, a
+  placement failing a filter is refused and the job stays held, a rejection fails the pod. The pods' own filters
+  mask nodes for the call only when every held job has the same constraints (the usual case; the re-check holds
+  in every case). A job still held after the call at its deadline is rejected ("held past its deadline"); a pod
+  deleted, bound elsewhere or changed by its user leaves the queue (a changed one is decided afresh). The ms a pod
+  was held go on its Binding (``synergai.io/hold-ms``) and into ``stats.hold_ms``;
 - **re-check, bind**: the placement is checked against every filter again (a placement that fails is refused
   with the filter's reason, never bound), then a Binding whose annotations carry the chosen config, so node and
   config land atomically; one bind per pod ever (409 = someone else won: forget it); transient errors back off;
-- **explain**: an Event per decision, and ``PodScheduled=False`` with the reason on a rejection;
+- **explain**: an Event per decision, and ``PodScheduled=False`` with the reason on a rejection (a pod's API writes
+  go out in order: a hold's condition never lands after the rejection or the Binding that follows it);
 - **observe**: pods that start, finish or vanish update the view and feed ``policy.observe``.
 
 With leader election (``leader``), only the replica holding the Lease decides; a standby keeps its caches warm.
