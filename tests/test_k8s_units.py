@@ -206,12 +206,12 @@ def _job_pod(name, qos_ms):
 def test_scheduler_holds_recalls_binds_on_freed_capacity_and_expires():
     """A policy that holds while the node is busy: the pods stay Pending with one SynergAIHeld write each; recall
     times wake the loop and re-holds write nothing; a held job whose deadline passes is rejected with the reason;
-    a freed slot binds the next held job, its Binding carrying the ms it was held; a deleted held pod leaves the
-    queue, and the queue survives a change of the node set."""
+    a freed slot and a new node bind the next held job, its Binding carrying the ms it was held; the queue survives
+    a change of the node set; a deleted held pod leaves it."""
     from conftest import entry, single_node_testbed
 
     from backends.kubernetes.scheduler import Scheduler
-    from synergai.central import FREED
+    from synergai.central import FREED, READY
     from synergai.domain import Placement
     from synergai.policy import Policy
     from synergai.profile import DeterministicDist, PerformanceProfile
@@ -220,9 +220,9 @@ def test_scheduler_holds_recalls_binds_on_freed_capacity_and_expires():
         name = "hold_while_busy"
 
         def _one(self, job, view, bind):
-            c = self.candidates(job)[0]
-            if bind and view.outstanding(c.node.name) == 0:
-                return self.place(job, c.node, c.entry, view)
+            free = [c for c in self.candidates(job) if view.ready_at(c.i) and view.outstanding(c.node.name) == 0]
+            if bind and free:
+                return self.place(job, free[0].node, free[0].entry, view)
             return Placement.hold(job.id, "node busy", view.now_ms + 1.0)
 
         def schedule(self, jobs, view):
@@ -230,7 +230,7 @@ def test_scheduler_holds_recalls_binds_on_freed_capacity_and_expires():
 
         def dispatch(self, held, view, wake):
             for j in list(held):
-                yield self._one(j, view, wake.reason == FREED)
+                yield self._one(j, view, wake.reason in (FREED, READY))
 
     clk, api = _ManualClock(), _FakeApi()
     tb = single_node_testbed()
@@ -238,7 +238,7 @@ def test_scheduler_holds_recalls_binds_on_freed_capacity_and_expires():
                   tb.network, clock=clk)
     try:
         s._sync_nodes([_node("n0")])
-        a, b, c, d = _job_pod("a", 100), _job_pod("b", 100), _job_pod("c", 3), _job_pod("d", 100)
+        a, b, c, d, e = (_job_pod(x, 3 if x == "c" else 100) for x in "abcde")
         s._pod_event(a)
         s._schedule_due()  # a: bound at once
         clk.t = 1.0
@@ -264,26 +264,31 @@ def test_scheduler_holds_recalls_binds_on_freed_capacity_and_expires():
         done.metadata.annotations.update({N.ANN_FINISH_MS: "5.0", N.ANN_SERVICE_MS: "5.0"})
         s._pod_event(done)  # a slot frees: b is bound (FREED)
         assert not s.held and "uid-b" in s._placed
-        assert [r[1] for r in s.stats.decisions] == [1, 1, 1, 2, 2, 1]  # a, b, c; two recalls; the freed slot
         clk.t = 6.0
         s._pod_event(d)
-        s._schedule_due()  # b runs: d held
-        s._sync_nodes([_node("n0"), _node("n1")])  # new view, same queue, same since time
-        assert s.view.held is s.held and s.held.since_ms(s._job_ids["uid-d"]) == 6.0
+        s._pod_event(e)
+        s._schedule_due()  # b runs: d and e held
+        clk.t = 7.0
+        s._node_event(_node("n1"))  # a new node: a new view with the same queue, then READY binds d there
+        assert s.view.held is s.held and s._placed["uid-d"].node == "n1"
+        assert [j.id for j in s.held.jobs] == [s._job_ids["uid-e"]] and s.held.since_ms(s._job_ids["uid-e"]) == 6.0
+        # a, b, c; two recalls; the freed slot; d, e; the new node (d bound, e held again)
+        assert [r[1] for r in s.stats.decisions] == [1, 1, 1, 2, 2, 1, 1, 1, 2]
         clk.t = 8.5
-        s._pod_gone("uid-d", "pod deleted")
-        assert not s.held and s.stats.hold_ms == {"b": 4.0, "c": 3.0, "d": 2.5}
+        s._pod_gone("uid-e", "pod deleted")
+        assert not s.held and s.stats.hold_ms == {"b": 4.0, "c": 3.0, "d": 1.0, "e": 2.5}
     finally:  # every write done, then every Event (sent after the write it explains)
         s._pool.shutdown(wait=True)
         s._events.shutdown(wait=True)
     binds = {x[1]: x for x in api.calls if x[0] == "bind"}
-    assert binds["a"][3][N.ANN_HOLD_MS] == "0.0" and binds["b"][3][N.ANN_HOLD_MS] == "4.0"
+    assert [binds[x][3][N.ANN_HOLD_MS] for x in "abd"] == ["0.0", "4.0", "1.0"]
     status = [x[1:3] for x in api.calls if x[0] == "status"]
     assert sorted(status) == [("b", N.REASON_HELD), ("c", N.REASON_HELD), ("c", N.REASON_REJECTED),
-                              ("d", N.REASON_HELD)]  # once per pod, however often it was held again
+                              ("d", N.REASON_HELD), ("e", N.REASON_HELD)]  # once per pod, however often held
     assert status.index(("c", N.REASON_HELD)) < status.index(("c", N.REASON_REJECTED))  # a pod's writes in order
     held_msg = next(x[3] for x in api.calls if x[:3] == ("status", "b", N.REASON_HELD))
     assert held_msg == "hold_while_busy: held for late binding (node busy)"
     events = sorted(x[1:] for x in api.calls if x[0] == "event")
     assert events == [("a", "Scheduled", "Normal"), ("b", "Held", "Normal"), ("b", "Scheduled", "Normal"),
-                      ("c", "FailedScheduling", "Warning"), ("c", "Held", "Normal"), ("d", "Held", "Normal")]
+                      ("c", "FailedScheduling", "Warning"), ("c", "Held", "Normal"), ("d", "Held", "Normal"),
+                      ("d", "Scheduled", "Normal"), ("e", "Held", "Normal")]

@@ -82,7 +82,8 @@ SLOW_CALL_S = 5.0  # an API call slower than this is worth an INFO line (a stall
 
 @dataclass
 class SchedulerStats:
-    decisions: list = field(default_factory=list)  # (experiment ms, jobs in call, wall ns of policy.schedule)
+    # (experiment ms, jobs in call, wall ns of policy.schedule -- or of policy.dispatch's generator, jobs answered)
+    decisions: list = field(default_factory=list)
     bind_latency_s: list = field(default_factory=list)  # first seen pending -> bind acknowledged (wall)
     bind_call_s: list = field(default_factory=list)  # one Binding API call, request -> answer (wall)
     bound: int = 0
@@ -709,7 +710,8 @@ class Scheduler:
         them are not ready for the call, as in ``_decide``. Every yielded bind is re-checked against every filter;
         one that fails is refused and the job stays held (until a later call, at the latest its deadline)."""
         view, q = self.view, self.held
-        if view is None or not q or not self.is_leader():
+        i = view.index.get(node, -1) if view is not None else -1
+        if view is None or not q or not self.is_leader() or (node is not None and i < 0):
             return
         now = self.clock.now_ms()
         view.on_clock(max(now, view.now_ms))
@@ -722,7 +724,7 @@ class Scheduler:
         for name in masked:
             view.on_ready(name, False)
         answered: dict[int, Placement] = {}
-        gen = self.policy.dispatch(q.jobs, view, Wake(reason, view.index.get(node, -1), due))
+        gen = self.policy.dispatch(q.jobs, view, Wake(reason, i, due))
         spent, t0 = 0, time.perf_counter_ns()
         try:
             for pl in gen:
