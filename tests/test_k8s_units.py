@@ -171,7 +171,7 @@ class _ManualClock(Clock):
 
 
 class _FakeApi:
-    """Records the scheduler's writes (appends from its API threads)."""
+    """Records the scheduler's writes (appends from its API threads); a hold's write is slow."""
 
     def __init__(self):
         self.calls = []
@@ -180,7 +180,11 @@ class _FakeApi:
         self.calls.append(("bind", name, body.target.name, dict(body.metadata.annotations)))
 
     def patch_namespaced_pod_status(self, name, ns, body, **kw):
+        import time
+
         c = body["status"]["conditions"][0]
+        if c["reason"] == N.REASON_HELD:
+            time.sleep(0.05)  # what follows it for the same pod must still land after it
         self.calls.append(("status", name, c["reason"], c["message"]))
 
     def create_namespaced_event(self, ns, ev, **kw):
@@ -250,6 +254,13 @@ def test_scheduler_holds_recalls_binds_on_freed_capacity_and_expires():
         assert s._idle_timeout_s() <= 0.0011  # the loop wakes for the recall time (2 ms, 1 ms of wall away)
         s._pod_event(b)  # its own status write coming back: still held, not back in the active queue
         assert "uid-b" not in s._pending and len(s.held) == 2
+        clk.t = 1.5
+        b = _job_pod("b", 100)
+        b.metadata.annotations["example.com/note"] = "edited"
+        s._pod_event(b)  # the user changed it: out of the queue, decided afresh (held again, no second write)
+        assert "uid-b" in s._pending and len(s.held) == 1
+        s._schedule_due()
+        assert len(s.held) == 2 and s.stats.held == 3
         clk.t = 2.0
         s._recall_due()  # both held again (recall 3 ms)
         clk.t = 4.0
@@ -272,8 +283,8 @@ def test_scheduler_holds_recalls_binds_on_freed_capacity_and_expires():
         s._node_event(_node("n1"))  # a new node: a new view with the same queue, then READY binds d there
         assert s.view.held is s.held and s._placed["uid-d"].node == "n1"
         assert [j.id for j in s.held.jobs] == [s._job_ids["uid-e"]] and s.held.since_ms(s._job_ids["uid-e"]) == 6.0
-        # a, b, c; two recalls; the freed slot; d, e; the new node (d bound, e held again)
-        assert [r[1] for r in s.stats.decisions] == [1, 1, 1, 2, 2, 1, 1, 1, 2]
+        # a, b, c, b again; two recalls; the freed slot; d, e; the new node (d bound, e held again)
+        assert [r[1] for r in s.stats.decisions] == [1, 1, 1, 1, 2, 2, 1, 1, 1, 2]
         clk.t = 8.5
         s._pod_gone("uid-e", "pod deleted")
         assert not s.held and s.stats.hold_ms == {"b": 4.0, "c": 3.0, "d": 1.0, "e": 2.5}
@@ -285,7 +296,9 @@ def test_scheduler_holds_recalls_binds_on_freed_capacity_and_expires():
     status = [x[1:3] for x in api.calls if x[0] == "status"]
     assert sorted(status) == [("b", N.REASON_HELD), ("c", N.REASON_HELD), ("c", N.REASON_REJECTED),
                               ("d", N.REASON_HELD), ("e", N.REASON_HELD)]  # once per pod, however often held
-    assert status.index(("c", N.REASON_HELD)) < status.index(("c", N.REASON_REJECTED))  # a pod's writes in order
+    order = [x[:2] for x in api.calls if x[0] != "event"]  # a pod's writes land in the order they were made
+    assert [x[2] for x in api.calls if x[:2] == ("status", "c")] == [N.REASON_HELD, N.REASON_REJECTED]
+    assert order.index(("status", "b")) < order.index(("bind", "b"))
     held_msg = next(x[3] for x in api.calls if x[:3] == ("status", "b", N.REASON_HELD))
     assert held_msg == "hold_while_busy: held for late binding (node busy)"
     events = sorted(x[1:] for x in api.calls if x[0] == "event")
