@@ -385,3 +385,52 @@ def test_empty_cluster_and_zero_capacity_nodes_reject_with_a_reason(apis, ns):
         s.stop()
         agent.unregister()
     assert c.reason == N.REASON_REJECTED and "no ready node can run model 'm'" in c.message
+
+
+def test_late_binding_clockwork_holds_pods_pending_then_binds_or_fails_them(k8s, apis):
+    """clockwork through KubernetesBackend: jobs it holds stay Pending with PodScheduled=False SynergAIHeld
+    (written once per pod, seen by a watch of our own before the pod is bound), their Binding carries the ms
+    they were held, and every job ends completed or failed with a reason."""
+    from backends.kubernetes.convert import scheduled_false
+    from backends.kubernetes.driver import KubernetesBackend
+    from backends.kubernetes.watch import start_watch
+    from experiments.runner import compose_config, make_stream, prepare
+
+    admin = apis[0]
+    p = prepare(compose_config(["workload.n_jobs=120", "workload.load=0.8", "seed=1", "experiment.progress=false"]))
+    ns = f"hold-{secrets.token_hex(3)}"
+    admin.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    q, stop = queue.Queue(), threading.Event()
+    start_watch("pod", admin.list_namespaced_pod, q, stop, WatchStats(), namespace=ns)
+    t0 = time.time()
+    try:
+        be = KubernetesBackend(state_dir=str(k8s.state_dir), namespace=ns, time_scale=20.0, timeout_s=60.0)
+        res = be.run(p.testbed, p.profile, make_policy("clockwork"), make_stream(p), p.seed)
+    finally:
+        stop.set()
+    wall = time.time() - t0
+    jobs, st = res.jobs, be.last_run["scheduler"]
+    assert len(jobs) == 120 and set(jobs["status"]) <= {"completed", "failed"}
+    assert (jobs.loc[jobs["status"] == "failed", "reason"].str.len() > 0).all()
+    assert be.last_run["driver"]["timed_out"] == 0
+    seen_held, hold_ann = set(), {}
+    while not q.empty():
+        _, typ, obj = q.get_nowait()
+        for pod in (obj if typ == "SYNC" else [obj]):
+            c = scheduled_false(pod)
+            if c is not None and c[0] == N.REASON_HELD and not pod.spec.node_name and pod.status.phase == "Pending":
+                seen_held.add(pod.metadata.name)
+                assert c[1].startswith("clockwork: held for late binding (clockwork: ")
+            if pod.spec.node_name and N.ANN_HOLD_MS in (pod.metadata.annotations or {}):
+                hold_ann[pod.metadata.name] = float(pod.metadata.annotations[N.ANN_HOLD_MS])
+    held = {name for name, ms in st.hold_ms.items() if ms > 0}
+    assert st.held > 0 and held, "clockwork held no job: the test saw no late binding"
+    assert sorted(st.hold_conditions) == sorted(set(st.hold_conditions))  # one write per pod, re-holds none
+    assert seen_held == set(st.hold_conditions) == held  # each held pod was seen Pending, held, before its bind
+    assert set(jobs.loc[jobs["hold_ms"] > 0, "job_id"]) == {int(name.split("-")[1]) for name in held}
+    assert (jobs["hold_ms"] >= 0).all()
+    assert hold_ann and all(ms == st.hold_ms.get(name, 0.0) for name, ms in hold_ann.items())  # the Binding's
+    late = jobs[(jobs["status"] == "failed") & (jobs["hold_ms"] > 0)]
+    assert (late["reason"].str.startswith("held past its deadline") | late["reason"].str.contains("clockwork")).all()
+    assert len(res.decisions) > len(jobs)  # a row per dispatch call besides one per arrival
+    assert wall < 90, f"{wall:.0f} s"

@@ -133,3 +133,175 @@ def test_driver_retries_by_typed_outcome_not_by_message():
     rejected = r._classify(pod("Pending", conditions=[NS(type="PodScheduled", status="False",
                                                         reason="SynergAIRejected", message="no node")]))
     assert rejected.kind is Outcome.FAILED and rejected.reason == "no node"
+
+
+def _pod_with_condition(reason, message):
+    from types import SimpleNamespace as NS
+
+    return NS(status=NS(conditions=[NS(type="PodScheduled", status="False", reason=reason, message=message)]))
+
+
+def test_a_held_pod_is_pending_not_rejected():
+    from backends.kubernetes.convert import rejection, scheduled_false
+
+    held = _pod_with_condition(N.REASON_HELD, "clockwork: held for late binding (...)")
+    assert rejection(held) is None  # the driver keeps waiting for it
+    assert scheduled_false(held) == (N.REASON_HELD, "clockwork: held for late binding (...)")
+    for reason in (N.REASON_REJECTED, N.REASON_UNSCHEDULABLE, N.REASON_INVALID, "SynergAIBindFailed"):
+        assert rejection(_pod_with_condition(reason, "why")) == "why"
+    assert rejection(_pod_with_condition("Unschedulable", "kube-scheduler's")) is None  # not ours
+    from types import SimpleNamespace as NS
+
+    from backends.kubernetes.driver import _Replay
+
+    r = object.__new__(_Replay)
+    pod = NS(metadata=NS(annotations={}, name="p", uid="u"), spec=NS(node_name=None),
+             status=NS(phase="Pending", reason=None, message="", conditions=held.status.conditions))
+    assert r._classify(pod) is None  # the job goes on waiting
+
+
+# ---------------------------------------------------------------- the scheduler's late binding, with a fake API
+class _ManualClock(Clock):
+    def __init__(self):
+        super().__init__(0.0, 1.0)
+        self.t = 0.0
+
+    def now_ms(self):
+        return self.t
+
+
+class _FakeApi:
+    """Records the scheduler's writes (appends from its API threads); a hold's write is slow."""
+
+    def __init__(self):
+        self.calls = []
+
+    def create_namespaced_pod_binding(self, name, ns, body, **kw):
+        self.calls.append(("bind", name, body.target.name, dict(body.metadata.annotations)))
+
+    def patch_namespaced_pod_status(self, name, ns, body, **kw):
+        import time
+
+        c = body["status"]["conditions"][0]
+        if c["reason"] == N.REASON_HELD:
+            time.sleep(0.05)  # what follows it for the same pod must still land after it
+        self.calls.append(("status", name, c["reason"], c["message"]))
+
+    def create_namespaced_event(self, ns, ev, **kw):
+        self.calls.append(("event", ev.involved_object.name, ev.reason, ev.type))
+
+
+def _node(name, accel=1):
+    return client.V1Node(
+        metadata=client.V1ObjectMeta(name=name, labels={N.LABEL_DEVICE_TYPE: "dev", N.LABEL_SITE: "s",
+                                                        N.LABEL_TIER: "edge", N.LABEL_ARCH: "arm64"}),
+        spec=client.V1NodeSpec(),
+        status=client.V1NodeStatus(allocatable={N.RESOURCE_ACCEL: str(accel), "pods": "110"},
+                                   conditions=[client.V1NodeCondition(type="Ready", status="True")]))
+
+
+def _job_pod(name, qos_ms):
+    ann = {N.ANN_MODEL: "m", N.ANN_QOS_MS: str(qos_ms), N.ANN_ORIGIN_SITE: "s"}
+    return client.V1Pod(metadata=client.V1ObjectMeta(name=name, namespace="ns", uid=f"uid-{name}", annotations=ann),
+                        spec=client.V1PodSpec(scheduler_name=N.SCHEDULER_NAME, containers=[]),
+                        status=client.V1PodStatus(phase="Pending"))
+
+
+def test_scheduler_holds_recalls_binds_on_freed_capacity_and_expires():
+    """A policy that holds while the node is busy: the pods stay Pending with one SynergAIHeld write each; recall
+    times wake the loop and re-holds write nothing; a held job whose deadline passes is rejected with the reason;
+    a freed slot and a new node bind the next held job, its Binding carrying the ms it was held; the queue survives
+    a change of the node set; a deleted held pod leaves it."""
+    from conftest import entry, single_node_testbed
+
+    from backends.kubernetes.scheduler import Scheduler
+    from synergai.central import FREED, READY
+    from synergai.domain import Placement
+    from synergai.policy import Policy
+    from synergai.profile import DeterministicDist, PerformanceProfile
+
+    class HoldWhileBusy(Policy):
+        name = "hold_while_busy"
+
+        def _one(self, job, view, bind):
+            free = [c for c in self.candidates(job) if view.ready_at(c.i) and view.outstanding(c.node.name) == 0]
+            if bind and free:
+                return self.place(job, free[0].node, free[0].entry, view)
+            return Placement.hold(job.id, "node busy", view.now_ms + 1.0)
+
+        def schedule(self, jobs, view):
+            return [self._one(j, view, True) for j in jobs]
+
+        def dispatch(self, held, view, wake):
+            for j in list(held):
+                yield self._one(j, view, wake.reason in (FREED, READY))
+
+    clk, api = _ManualClock(), _FakeApi()
+    tb = single_node_testbed()
+    s = Scheduler(api, HoldWhileBusy(), PerformanceProfile([entry("dev", "m", DeterministicDist(10.0))]),
+                  tb.network, clock=clk)
+    try:
+        s._sync_nodes([_node("n0")])
+        a, b, c, d, e = (_job_pod(x, 3 if x == "c" else 100) for x in "abcde")
+        s._pod_event(a)
+        s._schedule_due()  # a: bound at once
+        clk.t = 1.0
+        s._pod_event(b)
+        s._pod_event(c)  # deadline 1 + 3 = 4 ms
+        s._schedule_due()
+        assert [j.id for j in s.held.jobs] == [s._job_ids["uid-c"], s._job_ids["uid-b"]]  # deadline order
+        assert s.view.held is s.held and s.stats.held == 2
+        assert s._idle_timeout_s() <= 0.0011  # the loop wakes for the recall time (2 ms, 1 ms of wall away)
+        s._pod_event(b)  # its own status write coming back: still held, not back in the active queue
+        assert "uid-b" not in s._pending and len(s.held) == 2
+        clk.t = 1.5
+        b = _job_pod("b", 100)
+        b.metadata.annotations["example.com/note"] = "edited"
+        s._pod_event(b)  # the user changed it: out of the queue, decided afresh (held again, no second write)
+        assert "uid-b" in s._pending and len(s.held) == 1
+        s._schedule_due()
+        assert len(s.held) == 2 and s.stats.held == 3
+        clk.t = 2.0
+        s._recall_due()  # both held again (recall 3 ms)
+        clk.t = 4.0
+        s._recall_due()  # c's deadline: rejected
+        assert [j.id for j in s.held.jobs] == [s._job_ids["uid-b"]] and s.stats.expired == 1
+        assert s._recorded["uid-c"][0] == N.REASON_REJECTED
+        assert s._recorded["uid-c"][1].startswith("held past its deadline (3.0 ms target) without being bound")
+        clk.t = 5.0
+        done = _job_pod("a", 100)
+        done.spec.node_name = "n0"
+        done.status.phase = "Succeeded"
+        done.metadata.annotations.update({N.ANN_FINISH_MS: "5.0", N.ANN_SERVICE_MS: "5.0"})
+        s._pod_event(done)  # a slot frees: b is bound (FREED)
+        assert not s.held and "uid-b" in s._placed
+        clk.t = 6.0
+        s._pod_event(d)
+        s._pod_event(e)
+        s._schedule_due()  # b runs: d and e held
+        clk.t = 7.0
+        s._node_event(_node("n1"))  # a new node: a new view with the same queue, then READY binds d there
+        assert s.view.held is s.held and s._placed["uid-d"].node == "n1"
+        assert [j.id for j in s.held.jobs] == [s._job_ids["uid-e"]] and s.held.since_ms(s._job_ids["uid-e"]) == 6.0
+        # a, b, c, b again; two recalls; the freed slot; d, e; the new node (d bound, e held again)
+        assert [r[1] for r in s.stats.decisions] == [1, 1, 1, 1, 2, 2, 1, 1, 1, 2]
+        clk.t = 8.5
+        s._pod_gone("uid-e", "pod deleted")
+        assert not s.held and s.stats.hold_ms == {"b": 4.0, "c": 3.0, "d": 1.0, "e": 2.5}
+    finally:  # every write done, then every Event (sent after the write it explains)
+        s._pool.shutdown(wait=True)
+        s._events.shutdown(wait=True)
+    binds = {x[1]: x for x in api.calls if x[0] == "bind"}
+    assert [binds[x][3][N.ANN_HOLD_MS] for x in "abd"] == ["0.0", "4.0", "1.0"]
+    status = [x[1:3] for x in api.calls if x[0] == "status"]
+    assert sorted(status) == [("b", N.REASON_HELD), ("c", N.REASON_HELD), ("c", N.REASON_REJECTED),
+                              ("d", N.REASON_HELD), ("e", N.REASON_HELD)]  # once per pod, however often held
+    order = [x[:2] for x in api.calls if x[0] != "event"]  # a pod's writes land in the order they were made
+    assert [x[2] for x in api.calls if x[:2] == ("status", "c")] == [N.REASON_HELD, N.REASON_REJECTED]
+    assert order.index(("status", "b")) < order.index(("bind", "b"))
+    held_msg = next(x[3] for x in api.calls if x[:3] == ("status", "b", N.REASON_HELD))
+    assert held_msg == "hold_while_busy: held for late binding (node busy)"
+    events = sorted(x[1:] for x in api.calls if x[0] == "event")
+    assert events == [("a", "Scheduled", "Normal"), ("b", "Held", "Normal"), ("b", "Scheduled", "Normal"),
+                      ("c", "FailedScheduling", "Warning"), ("c", "Held", "Normal"), ("d", "Held", "Normal"),
+                      ("d", "Scheduled", "Normal"), ("e", "Held", "Normal")]

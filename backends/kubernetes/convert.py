@@ -183,15 +183,17 @@ def pod_job(pod, job_id: int, now_ms: float, models: set[str], sites: set[str], 
                _ann_int(ann, N.ANN_INPUT_BYTES, 0, 0), private == "true", constraints)
 
 
-def placement_annotations(pl: Placement, policy: str, decision_ms: float, with_priority: bool) -> dict[str, str]:
-    """The decision as pod annotations (set on the Binding, so they land atomically with the node)."""
+def placement_annotations(pl: Placement, policy: str, decision_ms: float, with_priority: bool,
+                          hold_ms: float = 0.0) -> dict[str, str]:
+    """The decision as pod annotations (set on the Binding, so they land atomically with the node); ``hold_ms``:
+    the ms the job waited in the scheduler's central queue (late binding)."""
     c = pl.config
     ann = {
         N.ANN_ENGINE: c.engine, N.ANN_PRECISION: c.precision, N.ANN_BATCH: str(c.batch),
         N.ANN_THREADS: str(c.threads), N.ANN_POWER_MODE: c.power_mode, N.ANN_POLICY: policy,
         N.ANN_PREDICTED_LATENCY_MS: repr(float(pl.predicted_latency_ms)),
         N.ANN_PREDICTED_SERVICE_MS: repr(float(pl.predicted_service_ms)),
-        N.ANN_DECISION_MS: repr(float(decision_ms)),
+        N.ANN_DECISION_MS: repr(float(decision_ms)), N.ANN_HOLD_MS: repr(float(hold_ms)),
     }
     if with_priority:
         ann[N.ANN_PRIORITY] = repr(float(pl.priority))
@@ -207,12 +209,19 @@ def pod_config(ann: dict[str, str]) -> Config:
                   _ann_int(ann, N.ANN_THREADS, minimum=0), ann[N.ANN_POWER_MODE])
 
 
-def rejection(pod) -> str | None:
-    """The message of the ``PodScheduled=False`` condition a SynergAI scheduler set on the pod, if any."""
+def scheduled_false(pod) -> tuple[str, str] | None:
+    """(reason, message) of the ``PodScheduled=False`` condition a SynergAI scheduler set on the pod, if any."""
     for c in (pod.status.conditions or []) if pod.status else []:
         if c.type == "PodScheduled" and c.status == "False" and (c.reason or "").startswith("SynergAI"):
-            return c.message or c.reason
+            return c.reason, c.message or c.reason
     return None
+
+
+def rejection(pod) -> str | None:
+    """The message of a SynergAI scheduler's rejection of the pod, if any (``SynergAIHeld`` is none: a held pod
+    still waits for a node)."""
+    c = scheduled_false(pod)
+    return c[1] if c is not None and c[0] != N.REASON_HELD else None
 
 
 def ann_float(ann, key, default=math.nan) -> float:

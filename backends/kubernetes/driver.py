@@ -61,6 +61,7 @@ class _JobState:
     uid: str | None = None
     created_wall: float = math.nan
     ended: bool = False
+    pods: list = field(default_factory=list)  # every pod name the job had (one per attempt)
     row: dict = field(default_factory=dict)
 
 
@@ -167,6 +168,10 @@ class KubernetesBackend:
                 _cleanup(api, ns, agent)
         self.last_run = {"namespace": ns, "driver": dstats,
                          "scheduler": sched.stats if sched else None, "agent": agent.stats if agent else None}
+        if sched is not None:  # it knows each pod's time in its central queue, bound or not (held ms, summed)
+            held = sched.stats.hold_ms
+            for r in rows:
+                r["hold_ms"] = sum(held.get(name, 0.0) for name in r["pods"])
         jobs = _jobs_table(rows, stream, testbed, profile)
         decisions = pd.DataFrame(sched.stats.decisions if sched else [], columns=["sim_ms", "jobs", "wall_ns"])
         decisions["overhead_us"] = decisions.pop("wall_ns") / 1000.0
@@ -333,6 +338,7 @@ class _Replay:
 
     def _submit(self, js: _JobState) -> None:
         js.pod = f"job-{js.i}" + (f"-r{js.attempt}" if js.attempt else "")
+        js.pods.append(js.pod)
         self.by_pod[js.pod] = js
         self.creators.submit(self._create, js)
 
@@ -340,7 +346,7 @@ class _Replay:
         if js.ended:
             return
         js.ended = True
-        js.row = {**row, "retries": js.attempt}
+        js.row = {**row, "retries": js.attempt, "pods": tuple(js.pods)}
         self.remaining -= 1
 
     def _settle(self, js: _JobState, o: PodOutcome) -> None:
@@ -437,7 +443,8 @@ def _row_from(ann, pod, status, reason) -> dict:
         "batch": int(ann_float(ann, N.ANN_BATCH, 0)), "threads": int(ann_float(ann, N.ANN_THREADS, 0)),
         "power_mode": ann.get(N.ANN_POWER_MODE),
         "predicted_latency_ms": ann_float(ann, N.ANN_PREDICTED_LATENCY_MS),
-        "decision_ms": ann_float(ann, N.ANN_DECISION_MS), "transfer_ms": ann_float(ann, N.ANN_TRANSFER_MS),
+        "decision_ms": ann_float(ann, N.ANN_DECISION_MS), "hold_ms": ann_float(ann, N.ANN_HOLD_MS),
+        "transfer_ms": ann_float(ann, N.ANN_TRANSFER_MS),
         "start_ms": ann_float(ann, N.ANN_START_MS), "finish_ms": ann_float(ann, N.ANN_FINISH_MS),
         "service_ms": ann_float(ann, N.ANN_SERVICE_MS),
     }
@@ -503,7 +510,7 @@ def _jobs_table(rows, stream, testbed, profile) -> pd.DataFrame:
     for c in ("node", "engine", "precision", "power_mode", "reason", "status"):
         if c not in df:
             df[c] = None
-    for c in ("decision_ms", "transfer_ms", "start_ms", "finish_ms", "service_ms", "predicted_latency_ms"):
+    for c in ("decision_ms", "hold_ms", "transfer_ms", "start_ms", "finish_ms", "service_ms", "predicted_latency_ms"):
         if c not in df:
             df[c] = np.nan
     for c in ("batch", "threads", "retries"):
@@ -518,7 +525,7 @@ def _jobs_table(rows, stream, testbed, profile) -> pd.DataFrame:
     cols = {"node": np.asarray(df["node"].where(df["node"].notna(), None), dtype=object),
             "device_type": np.asarray(dev, dtype=object),
             "tier": np.asarray([node_by_name[x].tier if x else None for x in node], dtype=object)}
-    for c in ("decision_ms", "predicted_latency_ms", "transfer_ms", "start_ms", "finish_ms", "service_ms"):
+    for c in ("decision_ms", "hold_ms", "predicted_latency_ms", "transfer_ms", "start_ms", "finish_ms", "service_ms"):
         cols[c] = df[c].to_numpy(float)
     for c in ("engine", "precision", "power_mode"):
         cols[c] = df[c].to_numpy(object)

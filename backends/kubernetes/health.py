@@ -71,6 +71,7 @@ class _Collector:
         depth.add_metric(["active"], len(s._pending))
         depth.add_metric(["unschedulable"], len(s._unsched))
         depth.add_metric(["binding"], len(s._inflight))
+        depth.add_metric(["held"], len(s._held))  # late binding: the central queue
         yield depth
         yield gauge("leader", "1 while this replica leads (always 1 without leader election)",
                     1.0 if s.is_leader() else 0.0)

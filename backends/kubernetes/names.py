@@ -41,6 +41,7 @@ ANN_PREDICTED_LATENCY_MS = f"{DOMAIN}/predicted-latency-ms"
 ANN_PREDICTED_SERVICE_MS = f"{DOMAIN}/predicted-service-ms"
 ANN_DECISION_MS = f"{DOMAIN}/decision-ms"
 ANN_PRIORITY = f"{DOMAIN}/priority"
+ANN_HOLD_MS = f"{DOMAIN}/hold-ms"  # late binding: ms the job waited in the scheduler's central queue (0: never)
 
 # Pod annotations: the outcome (written by the node agent / worker)
 ANN_START_MS = f"{DOMAIN}/start-ms"
@@ -56,6 +57,8 @@ REASON_NODE_LOST = "SynergAINodeLost"
 REASON_REJECTED = "SynergAIRejected"  # the policy rejected the job
 REASON_UNSCHEDULABLE = "SynergAIUnschedulable"  # the policy's placement failed a filter
 REASON_INVALID = "SynergAIInvalidJob"  # missing or unreadable job annotations
+# not a rejection: the policy holds the job in the scheduler's central queue (late binding); the pod is Pending
+REASON_HELD = "SynergAIHeld"
 
 # Least privilege: exactly the API calls the scheduler makes (deploy/rbac.yaml must match; a test checks it)
 SCHEDULER_RBAC_RULES = (

@@ -16,10 +16,22 @@ Extension points, in the order a pod meets them (kube-scheduler's framework, red
   nodes failing one for this pod are not ready in the view for the decision;
 - **decide**: ``policy.schedule`` (one pod at a time, or a window of pods, per group of identical constraints,
   for windowed policies), exactly as in the simulator;
+- **hold / dispatch** (late binding, ``synergai.central``): a job the policy holds (``Placement.hold``) waits in
+  ``self.held``, the views' central queue (kept across view rebuilds); its pod stays Pending with
+  ``PodScheduled=False`` reason ``SynergAIHeld`` and a ``Held`` Event, written once per pod. ``policy.dispatch``
+  is called when a placed pod finishes or vanishes (``FREED``), a node turns ready or usable (``READY``), and at
+  the earliest recall time or held job's deadline (``RECALL`` / ``DEADLINE``; the loop's wait is cut to it); each
+  placement it yields is applied before the next is asked for: a bind is re-checked and bound as below, a
+  placement failing a filter is refused and the job stays held, a rejection fails the pod. The pods' own filters
+  mask nodes for the call only when every held job has the same constraints (the usual case; the re-check holds
+  in every case). A job still held after the call at its deadline is rejected ("held past its deadline"); a pod
+  deleted, bound elsewhere or changed by its user leaves the queue (a changed one is decided afresh). The ms a pod
+  was held go on its Binding (``synergai.io/hold-ms``) and into ``stats.hold_ms``;
 - **re-check, bind**: the placement is checked against every filter again (a placement that fails is refused
   with the filter's reason, never bound), then a Binding whose annotations carry the chosen config, so node and
   config land atomically; one bind per pod ever (409 = someone else won: forget it); transient errors back off;
-- **explain**: an Event per decision, and ``PodScheduled=False`` with the reason on a rejection;
+- **explain**: an Event per decision, and ``PodScheduled=False`` with the reason on a rejection (a pod's API writes
+  go out in order: a hold's condition never lands after the rejection or the Binding that follows it);
 - **observe**: pods that start, finish or vanish update the view and feed ``policy.observe``.
 
 With leader election (``leader``), only the replica holding the Lease decides; a standby keeps its caches warm.
@@ -34,12 +46,13 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import numpy as np
 
+from synergai.central import DEADLINE, FREED, READY, RECALL, CentralQueue, Wake
 from synergai.cluster import ClusterView
 from synergai.domain import ACCEL, CPU, Completion, Job, Placement
 from synergai.filters import Code, FilterChain, Status, core_filters, summary
@@ -58,7 +71,7 @@ from .convert import (
     placement_annotations,
     pod_config,
     pod_job,
-    rejection,
+    scheduled_false,
 )
 from .watch import Backoff, WatchStats, call_with_retry, is_transient, short_error, start_watch
 
@@ -69,7 +82,8 @@ SLOW_CALL_S = 5.0  # an API call slower than this is worth an INFO line (a stall
 
 @dataclass
 class SchedulerStats:
-    decisions: list = field(default_factory=list)  # (experiment ms, jobs in call, wall ns of policy.schedule)
+    # (experiment ms, jobs in call, wall ns of policy.schedule -- or of policy.dispatch's generator, jobs answered)
+    decisions: list = field(default_factory=list)
     bind_latency_s: list = field(default_factory=list)  # first seen pending -> bind acknowledged (wall)
     bind_call_s: list = field(default_factory=list)  # one Binding API call, request -> answer (wall)
     bound: int = 0
@@ -82,6 +96,10 @@ class SchedulerStats:
     vanished: int = 0  # placed pods deleted before they finished
     rebuilds: int = 0  # node set changed -> policy.prepare again
     rejections: dict = field(default_factory=dict)  # PodScheduled=False reason -> count
+    held: int = 0  # late binding: jobs the policy held (entries into the central queue)
+    expired: int = 0  # held jobs failed because their deadline passed while held
+    hold_conditions: list = field(default_factory=list)  # pods whose PodScheduled=False SynergAIHeld was written
+    hold_ms: dict = field(default_factory=dict)  # pod name -> ms in the central queue (pods ever held)
     watch: WatchStats = field(default_factory=WatchStats)
 
 
@@ -150,10 +168,15 @@ class Scheduler:
         self._first_seen: dict[str, float] = {}  # uid -> wall time first seen pending
         self._retry_at: dict[str, float] = {}  # uid -> wall time before which a pod is not decided again
         self._inflight: set[str] = set()  # bind submitted, answer not back
+        self._writes: dict[str, object] = {}  # uid -> Future of its last API write (a pod's writes go in order)
         self._seen_bound: dict[str, object] = {}  # in flight and already seen bound: adopt if our bind loses
         self._placed: dict[str, _Placed] = {}  # bound (by us or adopted), not seen to finish
         self._foreign: dict[str, tuple[str, tuple, dict]] = {}  # uid -> (node, view keys, units): not placed by us
         self._finished: set[str] = set()
+        self.held = CentralQueue()  # late binding: every view's ``held`` (kept across view rebuilds)
+        self._held: dict[int, list] = {}  # job id -> [uid, pod, fingerprint]: in the central queue, Pending
+        self._held_ms: dict[str, float] = {}  # uid -> ms held so far (summed over its holds)
+        self._pod_chain = FilterChain(())  # the pod-constraint filters alone (dispatch masks with them)
         self._job_ids: dict[str, int] = {}
         self._next_job = 0
         self._flush_at: float | None = None  # windowed policies: experiment ms of the next window
@@ -211,7 +234,11 @@ class Scheduler:
                     self._flush_unschedulable()
                     if self.is_leader():
                         self._schedule_due()
+                        self._recall_due()
         finally:
+            now = self.clock.now_ms()
+            for jid in list(self._held):  # still held: their time so far, for the driver's hold_ms
+                self._release_held(self.held.job(jid), now)
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._events.shutdown(wait=True, cancel_futures=True)
             while True:  # account for the answers of the last binds
@@ -229,6 +256,8 @@ class Scheduler:
             t = min(t, max(0.0, min(self._retry_at.get(u, 0.0) for u in self._pending) - now))
         if self._flush_at is not None:
             t = min(t, self.clock.wall_delay_s(self._flush_at - self.clock.now_ms()))
+        if self.held and self.is_leader():  # the earliest recall time or deadline of a held job
+            t = min(t, self.clock.wall_delay_s(self.held.next_wake_ms() - self.clock.now_ms()))
         return max(t, 0.0005)
 
     # ------------------------------------------------------------------ events
@@ -298,7 +327,10 @@ class Scheduler:
         self._nodes[name] = st
         if old is None or old.node != st.node or self.view is None:
             self._rebuild()
+            if st.schedulable:
+                self._dispatch(READY, name)
             return
+        ready = st.schedulable and (old.facts != st.facts or not old.schedulable)  # held jobs may go there now
         if old.facts != st.facts:  # labels, taints or allocatable: new filter answers, maybe a fit now
             self._facts[name] = st.facts
             self._new_filters()
@@ -308,9 +340,12 @@ class Scheduler:
             log.info("node %s %s", name, "schedulable" if st.schedulable else f"unschedulable ({st.why_not})")
             if st.schedulable:
                 self._requeue_all(f"node {name} schedulable")
+        if ready:
+            self._dispatch(READY, name)
 
     def _new_filters(self) -> None:
         self.filters = FilterChain(core_filters(self.profile, self.network) + pod_filters(self._facts, self.ledger))
+        self._pod_chain = FilterChain(pod_filters(self._facts, self.ledger))
 
     def _rebuild(self) -> None:
         """The node set changed: a fresh view and the policy's offline step again, then re-add what is placed."""
@@ -322,6 +357,7 @@ class Scheduler:
         self._new_filters()
         self.stats.rebuilds += 1
         self.view = ClusterView(nodes, self.policy.queue_discipline, anchor_to_clock=False)
+        self.view.held = self.held  # held jobs stay held, with their times, across node-set changes
         self.view.on_clock(self.clock.now_ms())
         for s in states:
             self.view.on_ready(s.node.name, s.schedulable)
@@ -387,7 +423,8 @@ class Scheduler:
         for uid in list(self._placed):
             if uid not in seen:
                 self._pod_gone(uid, "pod vanished while the watch was down")
-        for uid in list(self._pending) + list(self._unsched) + list(self._foreign) + list(self.ledger.holds):
+        for uid in (list(self._pending) + list(self._unsched) + list(self._foreign) + list(self.ledger.holds)
+                    + [h[0] for h in self._held.values()]):
             if uid not in seen:
                 self._pod_gone(uid, "pod vanished while the watch was down")
         for p in items:
@@ -404,6 +441,9 @@ class Scheduler:
             phase = "Failed" if N.ANN_FAIL_REASON in ann else "Succeeded"
         if md.deletion_timestamp is not None or phase in ("Succeeded", "Failed"):
             self._release(uid)
+            self._unhold(uid)
+            self._held_ms.pop(uid, None)
+            self._writes.pop(uid, None)
             self._pending.pop(uid, None)
             self._unsched.pop(uid, None)
             if uid in self._placed:
@@ -412,6 +452,7 @@ class Scheduler:
                 self._finished.add(uid)
             return
         if pod.spec.node_name:
+            self._unhold(uid)  # held here, bound by another scheduler (or by hand)
             try:
                 c = pod_constraints(pod)
             except InvalidObject:
@@ -435,6 +476,14 @@ class Scheduler:
             return
         if not ours or uid in self._inflight or uid in self._placed:
             return
+        h = self._held.get(self._job_ids.get(uid, -1))
+        if h is not None:  # held (late binding): it stays in the central queue unless the user changed it
+            if _fingerprint(pod) != h[2]:
+                self._unhold(uid)
+                self._pending[uid] = pod
+            else:
+                h[1] = pod
+            return
         u = self._unsched.get(uid)
         if u is not None:
             fp = _fingerprint(pod)
@@ -443,8 +492,8 @@ class Scheduler:
             else:
                 u.pod = pod
             return
-        if uid not in self._pending and rejection(pod) is not None and uid not in self._recorded:
-            self._recorded[uid] = ("", rejection(pod))  # rejected by an earlier life: tried again now
+        if uid not in self._pending and uid not in self._recorded and (c := scheduled_false(pod)) is not None:
+            self._recorded[uid] = c  # rejected or held by an earlier life: decided again now, not rewritten
         self._pending[uid] = pod
         self._first_seen.setdefault(uid, time.time())
 
@@ -506,6 +555,9 @@ class Scheduler:
 
     def _pod_gone(self, uid: str, why: str) -> None:
         self._release(uid)
+        self._unhold(uid)
+        self._held_ms.pop(uid, None)
+        self._writes.pop(uid, None)
         self._pending.pop(uid, None)
         self._unsched.pop(uid, None)
         self._first_seen.pop(uid, None)
@@ -529,6 +581,8 @@ class Scheduler:
                 or "pod failed"
         self.policy.observe(Completion(p.job.id, p.node, p.placement.config, finish, service, ok, why,
                                        p.job.model, p.job.queries))
+        if self.held and self.view is not None and p.node in self.view.index:
+            self._dispatch(FREED, p.node)  # late binding: capacity freed there, a held job may take it
 
     # ------------------------------------------------------------------ decide
     def _schedule_due(self) -> None:
@@ -591,27 +645,126 @@ class Scheduler:
         if len(placements) != len(batch):
             raise RuntimeError(f"policy {self.policy.name} returned {len(placements)} placements for {len(batch)} jobs")
         for (uid, pod, job), pl in zip(batch, placements):
-            if pl.node is None:
+            if pl.held:
+                self._hold(uid, pod, job, pl, now)
+            elif pl.node is None:
                 msg = pl.reason or "rejected by policy"
                 if masked:
                     msg += "; " + summary(masked, len(view.nodes))
                 self.stats.rejected += 1
                 self._unschedulable(uid, pod, N.REASON_REJECTED, msg)
-                continue
-            st = self._check(job, pl)
-            if st.ok and not self._record(job, pl):
-                st = Status(Code.UNRESOLVABLE, "no route to the node", "Reachability")
-            if not st.ok:
-                self.stats.refused += 1
-                self._unschedulable(uid, pod, N.REASON_UNSCHEDULABLE,
-                                    f"{self.policy.name} chose {pl.node} with {pl.config}, refused by filter "
-                                    f"{st.filter}: {st.reason}")
-                continue
-            ann = placement_annotations(pl, self.policy.name, now, self.policy.queue_discipline == "priority")
-            self._placed[uid] = _Placed(job, pl.node, pl)
-            self.ledger.hold(uid, pl.node, job.constraints.requests if job.constraints else ())
-            self._inflight.add(uid)
-            self._pool.submit(self._bind, uid, pod, pl, ann, job)
+            else:
+                self._bind_checked(uid, pod, job, pl, now, self._check(job, pl))
+
+    def _bind_checked(self, uid, pod, job: Job, pl: Placement, now: float, st: Status) -> None:
+        """Bind a placement the re-check passed (``st``); one that failed goes to the unschedulable queue."""
+        if st.ok and not self._record(job, pl):
+            st = Status(Code.UNRESOLVABLE, "no route to the node", "Reachability")
+        if not st.ok:
+            self.stats.refused += 1
+            self._unschedulable(uid, pod, N.REASON_UNSCHEDULABLE,
+                                f"{self.policy.name} chose {pl.node} with {pl.config}, refused by filter "
+                                f"{st.filter}: {st.reason}")
+            return
+        ann = placement_annotations(pl, self.policy.name, now, self.policy.queue_discipline == "priority",
+                                    self._held_ms.get(uid, 0.0))
+        self._placed[uid] = _Placed(job, pl.node, pl)
+        self.ledger.hold(uid, pl.node, job.constraints.requests if job.constraints else ())
+        self._inflight.add(uid)
+        self._submit(uid, self._bind, uid, pod, pl, ann, job)
+
+    # ------------------------------------------------------------------ late binding (synergai.central)
+    def _hold(self, uid, pod, job: Job, pl: Placement, now: float) -> None:
+        """The policy holds the job: into the central queue. The pod stays Pending and says so, once."""
+        if job.id not in self._held:
+            self.stats.held += 1
+        self.held.hold(job, now, pl.recall_ms)
+        self._held[job.id] = [uid, pod, _fingerprint(pod)]
+        if self._recorded.get(uid, ("", ""))[0] == N.REASON_HELD:
+            return  # the pod says so already: a re-hold writes nothing
+        msg = f"{self.policy.name}: held for late binding ({pl.reason or 'no reason given'})"
+        self._recorded[uid] = (N.REASON_HELD, msg)
+        self._submit(uid, self._mark_unschedulable, pod, N.REASON_HELD, msg, "Held", "Normal")
+
+    def _release_held(self, job: Job, now: float) -> tuple:
+        """Out of the central queue (bound, rejected, expired, gone): (uid, pod); its held ms are kept."""
+        uid, pod, _ = self._held.pop(job.id)
+        ms = self._held_ms[uid] = self._held_ms.get(uid, 0.0) + self.held.release(job, now)
+        self.stats.hold_ms[pod.metadata.name] = ms
+        return uid, pod
+
+    def _unhold(self, uid: str) -> None:
+        jid = self._job_ids.get(uid)
+        if jid in self._held:
+            self._release_held(self.held.job(jid), self.clock.now_ms())
+
+    def _recall_due(self) -> None:
+        if self.held and self.held.next_wake_ms() <= self.clock.now_ms():
+            self._dispatch(RECALL)
+
+    def _dispatch(self, reason: str, node: str | None = None) -> None:
+        """Ask the policy about the held jobs (``policy.dispatch``), applying each placement it yields before
+        asking for the next; then fail the held jobs whose deadline has passed (as ``sim.engine``'s).
+
+        The pods' own filters: when every held job has the same constraints (the usual case), the nodes failing
+        them are not ready for the call, as in ``_decide``. Every yielded bind is re-checked against every filter;
+        one that fails is refused and the job stays held (until a later call, at the latest its deadline)."""
+        view, q = self.view, self.held
+        i = view.index.get(node, -1) if view is not None else -1
+        if view is None or not q or not self.is_leader() or (node is not None and i < 0):
+            return
+        now = self.clock.now_ms()
+        view.on_clock(max(now, view.now_ms))
+        due = q.pop_due(now)
+        if reason == RECALL and q.expired(now):
+            reason = DEADLINE
+        masked = []
+        if len({j.constraints for j in q.jobs}) == 1:
+            masked = [n.name for n in view.nodes if not self._pod_chain.check(q.jobs[0], n).ok]
+        for name in masked:
+            view.on_ready(name, False)
+        answered: dict[int, Placement] = {}
+        gen = self.policy.dispatch(q.jobs, view, Wake(reason, i, due))
+        spent, t0 = 0, time.perf_counter_ns()
+        try:
+            for pl in gen:
+                spent += time.perf_counter_ns() - t0
+                self._apply_held(pl, answered, now)
+                t0 = time.perf_counter_ns()
+            spent += time.perf_counter_ns() - t0
+        finally:
+            gen.close()
+            for name in masked:
+                view.on_ready(name, self._nodes[name].schedulable)
+        self.stats.decisions.append((now, len(answered), spent))
+        self.metrics.decision.observe(spent / 1e9)
+        for job in q.expired(now):  # they had their last chance in this call
+            uid, pod = self._release_held(job, now)
+            pl = answered.get(job.id)
+            self.stats.expired += 1
+            self._unschedulable(uid, pod, N.REASON_REJECTED,
+                                f"held past its deadline ({job.qos_ms:.1f} ms target) without being bound"
+                                f"{': ' + pl.reason if pl is not None and pl.reason else ''}")
+
+    def _apply_held(self, pl: Placement, answered: dict, now: float) -> None:
+        q, jid = self.held, pl.job_id
+        if jid in answered or jid not in q:
+            raise RuntimeError(f"policy {self.policy.name} answered held job {jid} twice or it is not held")
+        answered[jid] = pl
+        job = q.job(jid)
+        if pl.held:
+            q.hold(job, now, pl.recall_ms)
+        elif pl.node is None:
+            uid, pod = self._release_held(job, now)
+            self.stats.rejected += 1
+            self._unschedulable(uid, pod, N.REASON_REJECTED, pl.reason or "rejected by policy")
+        elif not (st := self._check(job, pl)).ok:
+            self.stats.refused += 1
+            log.debug("%s chose %s for held job %d, refused by filter %s (%s): it stays held", self.policy.name,
+                      pl.node, jid, st.filter, st.reason)
+        else:
+            uid, pod = self._release_held(job, now)
+            self._bind_checked(uid, pod, job, pl, now, st)
 
     def _check(self, job: Job, pl: Placement) -> Status:
         """Every filter, for the (node, config) the policy returned, right before binding."""
@@ -628,6 +781,18 @@ class Scheduler:
         return self.filters.check(job, node, entry)
 
     # ------------------------------------------------------------------ bind / reject (API threads)
+    def _submit(self, uid: str, fn, *args) -> None:
+        """An API write for a pod, run after that pod's previous one: a hold's PodScheduled=False must never land
+        after the rejection or the Binding that follows it."""
+        prev = self._writes.get(uid)
+        self._writes[uid] = self._pool.submit(self._after, None if prev is None or prev.done() else prev, fn, *args)
+
+    @staticmethod
+    def _after(prev, fn, *args) -> None:
+        if prev is not None:  # submitted earlier to the same FIFO pool: running or done, never waiting on us
+            wait([prev])
+        fn(*args)
+
     def _bind(self, uid, pod, pl, ann, job) -> None:
         from kubernetes import client
 
@@ -704,9 +869,10 @@ class Scheduler:
         if self._recorded.get(uid, ("", ""))[1] == message:
             return  # the pod already says so: no write, no Event (a retry storm would cost the apiserver)
         self._recorded[uid] = (reason, message)
-        self._pool.submit(self._mark_unschedulable, pod, reason, message)
+        self._submit(uid, self._mark_unschedulable, pod, reason, message)
 
-    def _mark_unschedulable(self, pod, reason: str, message: str) -> None:
+    def _mark_unschedulable(self, pod, reason: str, message: str, event: str = "FailedScheduling",
+                            event_type: str = "Warning") -> None:
         md = pod.metadata
         now = datetime.now(timezone.utc).isoformat()
         body = {"status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": reason,
@@ -717,12 +883,16 @@ class Scheduler:
         except Exception as exc:  # noqa: BLE001  -- unrecorded, the rejection would leave the pod Pending forever
             if getattr(exc, "status", None) == 404:
                 return
-            log.warning("pod %s/%s: could not record rejection (%s); deciding again later", md.namespace, md.name,
-                        short_error(exc))
+            log.warning("pod %s/%s: could not record %s (%s); %s", md.namespace, md.name, reason, short_error(exc),
+                        "it stays Pending, held" if reason == N.REASON_HELD else "deciding again later")
             self._q.put(("unreject", None, pod))
             return
+        if reason == N.REASON_HELD:  # its message names the policy already
+            self.stats.hold_conditions.append(md.name)
+        elif self.emit_events:
+            message = f"{self.policy.name}: {message}"
         if self.emit_events:
-            self._events.submit(self._event, pod, "FailedScheduling", "Warning", f"{self.policy.name}: {message}")
+            self._events.submit(self._event, pod, event, event_type, message)
 
     def _event(self, pod, reason: str, typ: str, message: str) -> None:
         from kubernetes import client
