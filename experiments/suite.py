@@ -16,6 +16,8 @@ policies, per seed), steady-state window (experiment.warmup_fraction / cooldown_
   mean and 95 % CI; ``behind`` when the whole CI is above 0 (SynergAI worse beyond the CI).
 - ``cells.csv``: per cell, SLO-MAEL / SynergAI violation ratio, excess time of both and their ratio, the
   baselines SynergAI is behind beyond the CI, the best baseline.
+- ``strongest.csv``: per cluster, SynergAI's grid-mean violation rate against each of clockwork, infaas, edf,
+  greedy and slo_mael, the best of them, and the cells where SynergAI is behind / ahead of each beyond the CI;
 - ``clusters.csv``: per cluster, the ratio's median over cells, geometric mean, ratio of grid means, worst
   and best cell; cells behind; cells where SynergAI's excess time exceeds SLO-MAEL's.
 - ``violations_<cluster>.png`` / ``excess_<cluster>.png``: metric vs load per arrival x QoS, mean +- 95 % CI.
@@ -347,6 +349,34 @@ def clusters(cl: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+STRONGEST = ("clockwork", "infaas", "edf", "greedy", "slo_mael")  # the baselines issue 14 compares against
+
+
+def strongest(agg: pd.DataFrame, pair: pd.DataFrame) -> pd.DataFrame:
+    """Per cluster: SynergAI's grid-mean violation rate against each of ``STRONGEST`` (grid means over the same
+    cells), the best of them per cluster and per cell, and the cells where SynergAI is behind / ahead of each
+    beyond the paired 95 % CI."""
+    rows = []
+    have = [b for b in STRONGEST if b in set(agg["policy"])]
+    for name, c in agg.groupby("cluster", sort=False):
+        v = c.pivot_table(index=[k for k in CELL if k != "cluster"], columns="policy", values="violation_rate_mean")
+        row = {"cluster": name, "cells": len(v), "synergai": float(v["synergai"].mean())}
+        for b in have:
+            row[b] = float(v[b].mean())
+        if have:
+            best = min(have, key=lambda b: row[b])
+            row["best_baseline"], row["best_baseline_viol"] = best, row[best]
+            row["per_cell_best_mean"] = float(v[have].min(axis=1).mean())
+            row["cells_synergai_lowest"] = int((v["synergai"] <= v[have].min(axis=1) + 1e-12).sum())
+        pc = pair[(pair["cluster"] == name) & pair["baseline"].isin(have)] if len(pair) else pair
+        for b in have:
+            pb = pc[pc["baseline"] == b]
+            row[f"behind_{b}"] = int(pb["behind"].sum())
+            row[f"ahead_{b}"] = int((pb["seeds"] > 1).mul(pb["d_viol_mean"] + pb["d_viol_ci95"] < 0).sum())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _geomean(x: pd.Series) -> float:
     """Geometric mean of the finite positive values (a 0 or undefined excess ratio says nothing about scale)."""
     x = x[np.isfinite(x) & (x > 0)]
@@ -431,6 +461,8 @@ def analyse(t: pd.DataFrame, out: Path, log=print, draw=True) -> pd.DataFrame:
     pair.to_csv(out / "paired.csv", index=False)
     cl.to_csv(out / "cells.csv", index=False)
     per.to_csv(out / "clusters.csv", index=False)
+    strong = strongest(agg, pair)
+    strong.to_csv(out / "strongest.csv", index=False)
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.max_colwidth", 60):
         cols = [c for c in ("cluster", "cells", "ratio_median", "ratio_geomean", "ratio_of_means", "ratio_worst",
                             "worst_cell", "cells_behind", "cells_behind_mean", "max_behind_pt",
@@ -442,6 +474,8 @@ def analyse(t: pd.DataFrame, out: Path, log=print, draw=True) -> pd.DataFrame:
         if len(beh):
             log(beh[["cluster", "arrival", "qos_multiplier", "load", "synergai_viol", "behind"]].to_string(
                 index=False, float_format=lambda v: f"{v:.3f}"))
+        log("\nSynergAI vs the strongest baselines (grid-mean violation rate; behind/ahead: cells beyond the CI):")
+        log(strong.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if draw:
         figures(agg, out, log)
     return per
