@@ -402,13 +402,11 @@ def test_late_binding_clockwork_holds_pods_pending_then_binds_or_fails_them(k8s,
     admin.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
     q, stop = queue.Queue(), threading.Event()
     start_watch("pod", admin.list_namespaced_pod, q, stop, WatchStats(), namespace=ns)
-    t0 = time.time()
     try:
         be = KubernetesBackend(state_dir=str(k8s.state_dir), namespace=ns, time_scale=20.0, timeout_s=60.0)
         res = be.run(p.testbed, p.profile, make_policy("clockwork"), make_stream(p), p.seed)
     finally:
         stop.set()
-    wall = time.time() - t0
     jobs, st = res.jobs, be.last_run["scheduler"]
     assert len(jobs) == 120 and set(jobs["status"]) <= {"completed", "failed"}
     assert (jobs.loc[jobs["status"] == "failed", "reason"].str.len() > 0).all()
@@ -433,4 +431,3 @@ def test_late_binding_clockwork_holds_pods_pending_then_binds_or_fails_them(k8s,
     late = jobs[(jobs["status"] == "failed") & (jobs["hold_ms"] > 0)]
     assert (late["reason"].str.startswith("held past its deadline") | late["reason"].str.contains("clockwork")).all()
     assert len(res.decisions) > len(jobs)  # a row per dispatch call besides one per arrival
-    assert wall < 90, f"{wall:.0f} s"

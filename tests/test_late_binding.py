@@ -209,3 +209,23 @@ def test_policies_that_never_hold_see_no_change():
     p = prepare(compose_config(["workload.n_jobs=500"]))
     r = simulate(p.testbed, p.profile, make_policy("greedy"), make_stream(p), seed=p.seed)
     assert (r.jobs.hold_ms == 0).all() and len(r.decisions) == 500
+
+
+# ----------------------------------------------------------------------------- the experiments
+def test_late_binding_benchmark_and_comparison_run_small(tmp_path, capsys):
+    from experiments import bench_late_binding, late_binding
+
+    bench_late_binding.main(["--nodes", "3", "--loads", "0.8", "--reps", "1", "--min-jobs", "300",
+                             "--pairs", "clockwork", "--out", str(tmp_path / "b.csv")])
+    b = pd.read_csv(tmp_path / "b.csv")
+    assert list(b.columns) == list(bench_late_binding.COLUMNS) and len(b) == 1
+    assert b["late_us_per_job"].iloc[0] > 0 and b["immediate_us_per_job"].iloc[0] > 0
+    assert b["late_held_share"].iloc[0] > 0 and b["late_dispatch_calls_per_job"].iloc[0] > 0
+    late_binding.main(["--clusters", "default", "--loads", "0.8", "--seeds", "1", "2", "--jobs", "400",
+                       "--out", str(tmp_path / "q")])
+    s = pd.read_csv(tmp_path / "q" / "summary.csv")
+    assert set(s["policy"]) == {"synergai", "synergai_run_late", "synergai_late", "clockwork",
+                                "clockwork bind=immediate"}
+    assert (s["seeds"] == 2).all() and s["violation_rate"].between(0, 1).all()
+    assert (s.loc[s["policy"] == "clockwork bind=immediate", "held_share"] == 0).all()
+    assert (s.loc[s["policy"] == "synergai_run_late", "held_share"] == 0).all()
