@@ -177,9 +177,12 @@ def test_synergai_holds_a_job_only_load_makes_late_and_a_freed_node_takes_it():
     assert not p.held and p.node is not None
 
 
-def test_synergai_runs_a_job_late_when_no_node_could_ever_make_it():
+def test_synergai_rejects_a_job_no_node_could_ever_make_and_the_old_rule_runs_it_late():
     pol, view = prepared("synergai")
     [p] = pol.schedule([Job(1, "m", 1.0, "e", 0.0)], view)  # 1 ms: less than any transfer + service
+    assert p.node is None and not p.held and "even when idle" in p.reason
+    pol, view = prepared("synergai_run_late")
+    [p] = pol.schedule([Job(1, "m", 1.0, "e", 0.0)], view)
     assert not p.held and p.node == "fast"
 
 

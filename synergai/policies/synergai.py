@@ -29,7 +29,9 @@ Online, per job (``objective="marginal_cost"``, the default):
    idle cluster would make it (load, not the job, is the cause), the job is *held* centrally (late binding,
    ``synergai.central``; ``late="hold"``, the default): a node that frees capacity takes it as soon as it can
    finish it in time, and at its deadline it fails instead of taking capacity from later jobs -- under
-   overload, running hopeless jobs late is what makes the on-time ones late too (EDF's domino effect).
+   overload, running hopeless jobs late is what makes the on-time ones late too (EDF's domino effect). A job
+   that no option could meet even on an idle node is rejected at once under the same rule: it can only be late,
+   and running it would hold a node (non-preemptively) that other jobs need.
    ``late="fit"`` runs it late instead (the previous default), ``last`` always behind on-time jobs, ``edf`` at
    its deadline regardless; ``admission=True`` turns every late job away at once (failed with a reason).
    ``bind="late"`` also holds jobs that would meet the target only by queueing, until a node can start them.
@@ -148,6 +150,7 @@ class SynergAIPolicy(Policy):
         self._epoch = np.zeros((3, n_pools))  # this epoch's placements: count, pool-ms, pool-ms^2 / 2
         self._rate = self._rho = self._resid = np.zeros(n_pools)  # smoothed per ms
         self._rho_list = [0.0] * n_pools
+        self._transit_cap = [0.0] * n_pools  # M/G/1 mean work in the pool, R / (1 - rho): bounds the transit term
         self._since, self._epoch_start, self._smoothed = 0, None, False
         self._order: dict[tuple, tuple[tuple[float, float, Option], ...]] = {}  # (kind, likely) -> options
 
@@ -253,6 +256,7 @@ class SynergAIPolicy(Policy):
                 self._rho = 0.5 * self._rho + 0.5 * fresh[1]
                 self._resid = 0.5 * self._resid + 0.5 * fresh[2]
             self._rho_list = np.minimum(self._rho, RHO_CAP).tolist()
+            self._transit_cap = (self._resid / (1.0 - np.minimum(self._rho, RHO_CAP))).tolist()
             self._epoch = np.zeros_like(e)
             self._since, self._epoch_start = 0, now
             self._order.clear()
@@ -309,6 +313,10 @@ class SynergAIPolicy(Policy):
         if self.admission and kd.by_bound:
             return Placement.reject(job.id, f"{self.name}: admission control: no node can meet the "
                                             f"{job.qos_ms:.1f} ms target")
+        if self.late == "hold" and not kd.can_meet and kd.by_bound and on_node < 0:
+            # no option meets the target even on an idle node: it can only be late, and run late it would hold a
+            # node other jobs need (non-preemptive) -- give up now, as a held job gives up at its deadline
+            return Placement.reject(job.id, f"{self.name}: no node can meet its QoS target even when idle")
         pl, o, k = self._least_excess(job, kd, view, now, deadline, edf, factor, on_node)
         if self.late == "hold" and kd.can_meet and not pl.predicted_latency_ms <= job.qos_ms:
             # predicted late wherever it goes: wait centrally for capacity instead (load, not the job, is why
@@ -352,7 +360,7 @@ class SynergAIPolicy(Policy):
         edf = self.queue_discipline == "priority"
         protect = edf or marginal
         factor = self._factor if self.online_correction else None
-        rho = self._rho_list
+        rho, cap = self._rho_list, self._transit_cap
         ready, start_at, slow_at = view.ready_at, view.start_at, view.slowdown_at
         lo = view.min_slowdown() if marginal and factor is None else 0.0
         best, best_finish, best_k, best_score, best_start = None, math.inf, 1.0, math.inf, math.inf
@@ -372,8 +380,11 @@ class SynergAIPolicy(Policy):
             if start > arrive + jit:
                 continue
             r = rho[o.pool]
-            # work that will reach the pool while this job's input is in flight is not in the view yet
-            finish = start + svc * k + r * o.transfer_ms
+            # work that will reach the pool while this job's input is in flight is not in the view yet: rho x
+            # transfer of it arrives, but it drains too -- no more than the pool's M/G/1 mean work is left of it
+            t = r * o.transfer_ms
+            c = cap[o.pool]
+            finish = start + svc * k + (t if t < c else c)
             if edf and start > arrive:  # work arriving while it waits, with an earlier deadline, goes first
                 finish += (start - arrive) * r / (1.0 - r)
             if finish > deadline:
