@@ -20,7 +20,7 @@ Online, per job (``objective="marginal_cost"``, the default):
    (it raises the utilisation): a long job on a pool that tight short jobs use costs much more than on a pool of
    its own, and a busy pool costs more than an idle one. Configuration choice uses the same score. Work that
    will reach the pool while the job's input is in flight is not in the view yet: the prediction adds
-   rho x transfer time for it; with deadline-ordered queues, work that arrives while the job waits and has an earlier deadline goes first: the
+   rho x transfer time for it, at most the pool's M/G/1 mean work R / (1 - rho) (it drains meanwhile); with deadline-ordered queues, work that arrives while the job waits and has an earlier deadline goes first: the
    prediction adds wait x rho / (1 - rho) for it.
 3. Deadline-ordered node queues (``queues="edf"``: the job's deadline is its queue priority).
 4. *Late jobs* -- no option meets the target at the tail or on the mean. The option that completes earliest is
