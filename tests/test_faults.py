@@ -287,6 +287,9 @@ def _check_invariants(p, stream, r):
     assert np.allclose(done["latency_ms"], done["decision_ms"] - done["arrival_ms"] + done["transfer_ms"]
                        + done["wait_ms"] + done["service_ms"])
     assert (done.loc[done["private"], "tier"] == "edge").all()
+    # late binding: time held is never negative and lies between arrival and the (last) decision
+    assert (j["hold_ms"] >= 0).all() and (failed.loc[failed["reason"].str.startswith("held past"), "hold_ms"] > 0).all()
+    assert (done["hold_ms"] <= done["decision_ms"] - done["arrival_ms"] + 1e-9).all()
     # no completed job was decided onto a node while it was down, or ran through a crash of its node
     crashes = r.faults[r.faults["kind"] == "crash"]
     for node, s, e in zip(crashes["target"], crashes["start_ms"], crashes["end_ms"]):
@@ -298,7 +301,7 @@ def _check_invariants(p, stream, r):
 @pytest.mark.parametrize("schedule", EXAMPLES)
 def test_conservation_every_policy_every_example_schedule(example_runs, schedule):
     p, st = example_runs[schedule]
-    injected, retries, held = set(), 0, 0
+    injected, retries, held, central = set(), 0, 0, 0
     for name in available_policies():
         if name.startswith("test_"):
             continue
@@ -307,12 +310,15 @@ def test_conservation_every_policy_every_example_schedule(example_runs, schedule
         injected.add(len(r.faults))
         retries += r.jobs["retries"].sum()
         held += (r.jobs["transfer_ms"] > 100).sum()  # normal transfers take < 30 ms
+        central += (r.jobs["hold_ms"] > 0).sum()
     assert min(injected) > 0  # the scaled schedule did fire within the run, and did something
     assert retries > 0 if schedule in ("crash", "random", "mixed") else retries == 0
     assert held > 0 if schedule in ("partition", "mixed") else held == 0
+    assert central > 0  # the late-binding policies held jobs under every schedule
 
 
-@pytest.mark.parametrize("schedule, policy", [("mixed", "synergai"), ("random", "slo_mael"), ("crash", "greedy")])
+@pytest.mark.parametrize("schedule, policy", [("mixed", "synergai"), ("random", "slo_mael"), ("crash", "greedy"),
+                                              ("mixed", "clockwork"), ("crash", "synergai_late")])
 def test_determinism_with_faults(example_runs, schedule, policy):
     p, st = example_runs[schedule]
     a = p.backend.run(p.testbed, p.profile, make_policy(policy), st, p.seed, faults=p.faults)
