@@ -77,7 +77,7 @@ from synergai.profile import DeterministicDist, PerformanceProfile, ProfileEntry
 from synergai.testbed import Testbed
 from synergai.workload import JobStream
 
-DEFAULT_POLICIES = ("synergai", "greedy", "slo_mael", "edf", "infaas")
+DEFAULT_POLICIES = ("synergai", "greedy", "slo_mael", "edf", "infaas", "clockwork")
 DEFAULT_SETTINGS = ((), ("workload.load=0.8", "workload.qos_multiplier=2"))  # as configured; under pressure
 RANDOM_POLICIES = ("synergai", "greedy", "slo_mael", "mael", "least_outstanding", "round_robin", "edge_first",
                    "k8s_default", "random")
