@@ -66,13 +66,14 @@ def test_cluster_summary_geomean_and_worst_cell():
 def test_strongest_baselines_table_by_hand():
     # two cells; clockwork ties SynergAI in one and beats it in the other on every seed (behind there), EDF is
     # worse everywhere (ahead of it in both)
-    rows = []
+    parts = []
     for load, syn, cw, edf in ((0.1, 0.10, 0.10, 0.30), (0.4, 0.40, 0.20, 0.50)):
+        rows = []
         for s, jit in ((1, 0.0), (2, 0.01), (3, -0.01)):
             rows += [("synergai", s, syn + jit), ("clockwork", s, cw + jit), ("edf", s, edf + jit)]
-        tab = table(rows[-9:]).assign(load=load)
-        rows_t = tab if load == 0.1 else pd.concat([rows_t, tab])
-    agg, pair = suite.aggregate(rows_t), suite.paired(rows_t)
+        parts.append(table(rows).assign(load=load))
+    t = pd.concat(parts, ignore_index=True)
+    agg, pair = suite.aggregate(t), suite.paired(t)
     st = suite.strongest(agg, pair).iloc[0]
     assert st["cells"] == 2 and st["synergai"] == pytest.approx(0.25) and st["clockwork"] == pytest.approx(0.15)
     assert st["best_baseline"] == "clockwork" and st["per_cell_best_mean"] == pytest.approx(0.15)
