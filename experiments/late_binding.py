@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.runner import compose_config, make_stream, prepare
+from synergai.metrics import steady_window
 from synergai.policy import make_policy
 
 POLICIES = (("synergai", {}), ("synergai_run_late", {}), ("synergai_late", {}), ("clockwork", {}),
@@ -50,9 +51,7 @@ def main(argv: list[str] | None = None) -> None:
                 stream = make_stream(p)
                 for name, params in POLICIES:
                     r = p.backend.run(p.testbed, p.profile, make_policy(name, **params), stream, p.seed)
-                    a_ms = r.jobs["arrival_ms"]
-                    lo, hi = a_ms.min(), a_ms.max()
-                    j = r.jobs[(a_ms >= lo + 0.1 * (hi - lo)) & (a_ms <= hi - 0.1 * (hi - lo))]  # steady state
+                    j = r.jobs[steady_window(r.jobs["arrival_ms"].to_numpy(dtype=float))[0]]
                     held = j["hold_ms"] > 0
                     rows.append({"cluster": cluster, "load": load, "seed": seed, "policy": label(name, params),
                                  "jobs": len(j), "violation_rate": float(j["violated"].mean()),

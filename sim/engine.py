@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from synergai.central import DEADLINE, FREED, RECALL, Wake
+from synergai.central import DEADLINE, FREED, RECALL, Wake, expired_reason
 from synergai.cluster import ClusterView
 from synergai.domain import ACCEL, CPU, Completion, Job, Placement
 from synergai.faults import FaultSchedule
@@ -74,7 +74,7 @@ class _Run:
                                           queries=job.queries))
         sim.log.end(self.job.id, self.i, self.entry, self.pl.predicted_latency_ms, self.t_dec, self.transfer,
                     self.t_start, finish, svc, "")
-        if sim.view.held:  # late binding: capacity freed, the policy may bind a held job now
+        if sim.view.held.jobs:  # late binding: capacity freed, the policy may bind a held job now
             sim._dispatch(FREED, self.i)
 
 
@@ -272,7 +272,7 @@ class Simulation:
         view.on_clock(now)
         q = view.held
         due = q.pop_due(now)
-        if reason == RECALL and any(j.arrival_ms + j.qos_ms <= now for j in q.expired(now)):
+        if reason == RECALL and q.expired(now):
             reason = DEADLINE
         gen = self.policy.dispatch(q.jobs, view, Wake(reason, node, due))
         answered: dict[int, Placement] = {}
@@ -297,8 +297,7 @@ class Simulation:
         for job in q.expired(now):  # they had their last chance in this call
             log.hold[job.id] += q.release(job, now)
             pl = answered.get(job.id) or Placement.hold(job.id)
-            self._fail(job, None, None, f"held past its deadline ({job.qos_ms:.1f} ms target) without being "
-                       f"bound{': ' + pl.reason if pl.reason else ''}", pl)
+            self._fail(job, None, None, expired_reason(job, pl.reason), pl)
         self._arm()
 
     def _arm(self):

@@ -44,6 +44,12 @@ def deadline_ms(job: Job) -> float:
     return job.arrival_ms + job.qos_ms
 
 
+def expired_reason(job: Job, last_reason: str = "") -> str:
+    """The failure reason of a job still held after the call at its deadline (both backends)."""
+    return (f"held past its deadline ({job.qos_ms:.1f} ms target) without being bound"
+            f"{': ' + last_reason if last_reason else ''}")
+
+
 class CentralQueue:
     """Held jobs in (deadline, job id) order, with their recall times.
 
@@ -56,7 +62,6 @@ class CentralQueue:
         self.jobs: list[Job] = []
         self._since: dict[int, float] = {}  # job id -> when it was held (ms)
         self._job: dict[int, Job] = {}
-        self._deadline: dict[int, float] = {}
         self._recall: dict[int, float] = {}  # job id -> recall time (ms; inf: none)
         self._wake: list[tuple[float, int]] = []  # (time, job id): recall times and deadlines
 
@@ -92,7 +97,6 @@ class CentralQueue:
             self.jobs.insert(k, job)
             self._since[job.id] = now_ms
             self._job[job.id] = job
-            self._deadline[job.id] = key[0]
             heapq.heappush(self._wake, key)
         if recall_ms < INF:
             heapq.heappush(self._wake, (recall_ms, job.id))
@@ -103,14 +107,14 @@ class CentralQueue:
         since = self._since.pop(job.id)
         del self._job[job.id]
         self._recall.pop(job.id)
-        key = (self._deadline.pop(job.id), job.id)
+        key = (deadline_ms(job), job.id)
         k = bisect.bisect_left(self._keys, key)
         del self._keys[k]
         del self.jobs[k]
         return now_ms - since
 
     def _valid(self, t: float, jid: int) -> bool:
-        return jid in self._since and (t == self._deadline[jid] or t == self._recall[jid])
+        return jid in self._since and (t == self._recall[jid] or t == deadline_ms(self._job[jid]))
 
     def next_wake_ms(self) -> float:
         """The earliest recall time or deadline of a held job (inf when none)."""

@@ -61,6 +61,14 @@ class _Columns:
         return pd.Series(col.array[self.mask], name=name)
 
 
+def steady_window(arrival_ms: np.ndarray, warmup_fraction: float = 0.1, cooldown_fraction: float = 0.1):
+    """(mask, lo, hi): the jobs arriving in the steady state -- the arrival span less its first ``warmup_fraction``
+    (queues still filling) and last ``cooldown_fraction`` (queues draining)."""
+    t0, t1 = arrival_ms.min(), arrival_ms.max()
+    lo, hi = t0 + warmup_fraction * (t1 - t0), t1 - cooldown_fraction * (t1 - t0)
+    return (arrival_ms >= lo) & (arrival_ms <= hi), lo, hi
+
+
 def summarize(policy: str, jobs: pd.DataFrame, decisions: pd.DataFrame | None = None,
               warmup_fraction: float = 0.1, cooldown_fraction: float = 0.1,
               faults: pd.DataFrame | None = None) -> list[dict]:
@@ -69,9 +77,7 @@ def summarize(policy: str, jobs: pd.DataFrame, decisions: pd.DataFrame | None = 
     rows = [_summary(policy, "all", jobs, None, decisions) | fault_metrics(_Columns(jobs), windows, _count(faults))]
     if len(jobs):
         a = jobs["arrival_ms"].to_numpy(dtype=float)
-        t0, t1 = a.min(), a.max()
-        lo, hi = t0 + warmup_fraction * (t1 - t0), t1 - cooldown_fraction * (t1 - t0)
-        sel = (a >= lo) & (a <= hi)
+        sel, lo, hi = steady_window(a, warmup_fraction, cooldown_fraction)
         dsel = None
         if decisions is not None:
             t = decisions["sim_ms"].to_numpy(dtype=float)

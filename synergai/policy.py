@@ -114,6 +114,7 @@ class Policy:
         self._eligible: dict[tuple[str, str, bool], tuple[tuple[int, Node, ProfileEntry], ...]] = {}
         self._candidates: dict[tuple, tuple[Candidate, ...]] = {}
         self._reachable: dict[tuple[str, bool], tuple[tuple[int, Node], ...]] = {}
+        self._config_options: dict[tuple, tuple[tuple[int, Node, ProfileEntry, float], ...]] = {}
 
     def schedule(self, jobs: Sequence[Job], view: ClusterView) -> list[Placement]:
         """Online step. Default: decide each job on its own through ``choose`` (override for joint decisions)."""
@@ -192,6 +193,18 @@ class Policy:
                 if (e := self.profile.default_entry(job.model, n.device_type, n.power_modes)) is not None
                 and self.allowed(job, n, e))
         return pairs
+
+    def config_options(self, job: Job) -> tuple[tuple[int, Node, ProfileEntry, float], ...]:
+        """(node index, node, config entry, transfer ms) for every config of every reachable node that passes the
+        filters -- not just the default one (cached per kind of job; node order, then the profile's config order)."""
+        k = (job.model, job.origin_site, job.private, job.input_bytes)
+        opts = self._config_options.get(k)
+        if opts is None:
+            opts = self._config_options[k] = tuple(
+                (i, n, e, self.network.transfer_ms(job.origin_site, n.site, job.input_bytes))
+                for i, n in self.reachable(job)
+                for e in self.profile.configs(job.model, n.device_type, n.power_modes) if self.allowed(job, n, e))
+        return opts
 
     def candidates(self, job: Job) -> tuple[Candidate, ...]:
         """``eligible`` with transfer and service time precomputed (cached per kind of job)."""

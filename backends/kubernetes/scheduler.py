@@ -52,7 +52,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from synergai.central import DEADLINE, FREED, READY, RECALL, CentralQueue, Wake
+from synergai.central import DEADLINE, FREED, READY, RECALL, CentralQueue, Wake, expired_reason
 from synergai.cluster import ClusterView
 from synergai.domain import ACCEL, CPU, Completion, Job, Placement
 from synergai.filters import Code, FilterChain, Status, core_filters, summary
@@ -742,9 +742,7 @@ class Scheduler:
             uid, pod = self._release_held(job, now)
             pl = answered.get(job.id)
             self.stats.expired += 1
-            self._unschedulable(uid, pod, N.REASON_REJECTED,
-                                f"held past its deadline ({job.qos_ms:.1f} ms target) without being bound"
-                                f"{': ' + pl.reason if pl is not None and pl.reason else ''}")
+            self._unschedulable(uid, pod, N.REASON_REJECTED, expired_reason(job, pl.reason if pl is not None else ""))
 
     def _apply_held(self, pl: Placement, answered: dict, now: float) -> None:
         q, jid = self.held, pl.job_id

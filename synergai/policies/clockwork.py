@@ -62,13 +62,8 @@ class ClockworkPolicy(Policy):
         k = self.kind_key(job)
         r = self._options.get(k)
         if r is None:
-            out = []
-            for i, n in self.reachable(job):
-                tr = self.network.transfer_ms(job.origin_site, n.site, job.input_bytes)
-                for e in self.profile.configs(job.model, n.device_type, n.power_modes):
-                    if self.allowed(job, n, e):
-                        mean = e.service_ms(job.queries)
-                        out.append((tr + mean, i, n, e, tr, mean))
+            out = [(tr + (mean := e.service_ms(job.queries)), i, n, e, tr, mean)
+                   for i, n, e, tr in self.config_options(job)]
             out.sort(key=lambda o: o[0])  # stable: ties keep node and config order
             r = self._options[k] = tuple(out)
             by_node: dict[int, list] = {}
@@ -79,26 +74,33 @@ class ClockworkPolicy(Policy):
 
     @staticmethod
     def _earliest(opts, view, now: float, lo: float = 0.0, jit: float = math.inf):
-        """(finish, start, option) of the earliest-finishing option -- among those that start within ``jit`` ms
-        of reaching their node, when given -- or None if no ready node can run it (so)."""
-        best, best_f, best_s = None, math.inf, math.inf
+        """One pass over ``opts`` (by no-wait bound): ((finish, start, option) of the earliest-finishing option,
+        the same among the options that start within ``jit`` ms of reaching their node), each None if there is
+        none. The pass stops once no later option can beat either."""
+        best = best_jit = None
+        bf = bjf = math.inf
+        best_is_jit = True
         for o in opts:
             bound, i, _, e, tr, mean = o
-            if now + bound * lo >= best_f:  # lo <= 1: lo x bound never exceeds a finish
+            b = now + bound * lo  # lo <= 1: lo x bound never exceeds a finish
+            if b >= bf and (best_is_jit or b >= bjf):
                 break
             if not view.ready_at(i):
                 continue
             s = view.start_at(i, e.resource, e.units, now + tr)
-            if s > now + tr + jit:
-                continue
             f = s + mean * view.slowdown_at(i)
-            if f < best_f:
-                best, best_f, best_s = o, f, s
-        return None if best is None else (best_f, best_s, best)
+            on_time = s <= now + tr + jit
+            t = (f, s, o)  # one object: best_jit is best when the earliest finish starts in time
+            if f < bf:
+                best, bf, best_is_jit = t, f, on_time
+            if on_time and f < bjf:
+                best_jit, bjf = t, f
+        return best, best_jit
 
     def _decide(self, job, view, opts, lo: float) -> Placement:
         now = view.now_ms
-        found = self._earliest(opts, view, now, lo)
+        jit = self.lookahead_ms if self.bind == "jit" else math.inf
+        found, at_once = self._earliest(opts, view, now, lo, jit)
         if found is None:
             return self.no_node(job)
         finish, start, o = found
@@ -106,12 +108,11 @@ class ClockworkPolicy(Policy):
         if finish > deadline:
             return Placement.reject(job.id, f"{self.name}: cannot meet its deadline (no option's predicted "
                                             "finish is within the QoS target)")
-        if self.bind == "jit" and start > now + o[4] + self.lookahead_ms:
-            jit = self._earliest(opts, view, now, lo, self.lookahead_ms)  # a node free now that still makes it?
-            if jit is None or jit[0] > deadline:
+        if at_once is not found:  # the earliest finish would wait: a node free now that still makes it?
+            if at_once is None or at_once[0] > deadline:
                 return Placement.hold(job.id, f"{self.name}: held until a node can take it just in time",
                                       start - o[4] - self.lookahead_ms)
-            finish, start, o = jit
+            finish, start, o = at_once
         return self._place(job, o, finish, view)
 
     def _place(self, job, o, finish, view) -> Placement:
@@ -140,7 +141,7 @@ class ClockworkPolicy(Policy):
                 continue
             self.options(job)
             here = self._on_node[k].get(i)
-            found = self._earliest(here, view, now, jit=self.lookahead_ms) if here else None
+            found = self._earliest(here, view, now, jit=self.lookahead_ms)[1] if here else None
             if found is None:
                 skip.add(k)  # not free soon enough for this kind of job: nor for later jobs of it
                 continue

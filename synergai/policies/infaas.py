@@ -47,17 +47,12 @@ class INFaaSPolicy(Policy):
         r = self._ranked.get(k)
         if r is None:
             out = []
-            for i, n in self.reachable(job):
-                tr = self.network.transfer_ms(job.origin_site, n.site, job.input_bytes)
-                for e in self.profile.configs(job.model, n.device_type, n.power_modes):
-                    if not self.allowed(job, n, e):
-                        continue
-                    mean = e.service_ms(job.queries)
-                    unit_ms = e.units * mean
-                    energy = e.energy_mj(mean)
-                    key = (unit_ms,) if self.cost == "unit_ms" else (
-                        energy if math.isfinite(energy) else math.inf, unit_ms)
-                    out.append((key, i, n, e, tr, e.service_ms(job.queries, self.percentile), mean))
+            for i, n, e, tr in self.config_options(job):
+                mean = e.service_ms(job.queries)
+                unit_ms = e.units * mean
+                energy = e.energy_mj(mean)
+                key = (unit_ms,) if self.cost == "unit_ms" else (energy if math.isfinite(energy) else math.inf, unit_ms)
+                out.append((key, i, n, e, tr, e.service_ms(job.queries, self.percentile), mean))
             out.sort(key=lambda v: v[0])
             r = self._ranked[k] = tuple(out)
         return r
