@@ -38,18 +38,28 @@ class _Run:
 
     Callbacks rather than one SimPy process per job: a process costs two extra events (its start and its
     end), which for a million jobs is most of the simulator's time. The steps are the same.
+
+    A batch (``Placement.riders``): the riders' jobs run in the leader's execution. It joins the pool's queue
+    once the last member's input has arrived, runs ``ceil(total queries / batch)`` calls, and every member
+    ends with it, each with its own transfer time and its share of the energy.
     """
 
-    __slots__ = ("sim", "job", "pl", "i", "entry", "units", "pool", "t_dec", "transfer", "t_start", "svc")
+    __slots__ = ("sim", "job", "pl", "i", "entry", "units", "pool", "t_dec", "transfer", "t_start", "svc", "riders")
 
-    def __init__(self, sim, job, pl, i, entry, pool, t_dec, transfer):
+    def __init__(self, sim, job, pl, i, entry, pool, t_dec, transfer, riders=()):
         self.sim, self.job, self.pl, self.i, self.entry = sim, job, pl, i, entry
         self.units, self.pool, self.t_dec, self.transfer = entry.units, pool, t_dec, transfer
-        sim.env.timeout(transfer).callbacks.append(self.arrived)
+        self.riders = riders  # ((job, transfer ms), ...) of a batch's other members
+        delay = max(transfer, *(t for _, t in riders)) if riders else transfer
+        sim.env.timeout(delay).callbacks.append(self.arrived)
 
     @property
     def priority(self) -> float:  # the queue key of a PriorityPool
         return self.pl.priority
+
+    @property
+    def queries(self) -> int:
+        return self.job.queries + sum(j.queries for j, _ in self.riders)
 
     def arrived(self, _ev):
         self.pool.admit(self)
@@ -57,7 +67,7 @@ class _Run:
     def start(self):
         sim = self.sim
         self.t_start = sim.env.now
-        self.svc = svc = sim.sampler.draw(self.entry, self.entry.calls(self.job.queries))
+        self.svc = svc = sim.sampler.draw(self.entry, self.entry.calls(self.queries))
         sim.view.on_started(self.job.id, self.t_start)
         sim.env.timeout(svc).callbacks.append(self.finished)
 
@@ -67,14 +77,17 @@ class _Run:
         svc = self.svc
         self.pool.busy_unit_ms += self.units * svc
         self.pool.release(self.units)
-        sim.view.on_completed(self.job.id, finish, svc)
+        view, log = sim.view, sim.log
+        view.on_completed(self.job.id, finish, svc)
+        if self.riders:
+            sim._end_batch(self, finish)
         if sim._observes:
             job = self.job
             sim.policy.observe(Completion(job.id, self.pl.node, self.pl.config, finish, svc, model=job.model,
                                           queries=job.queries))
-        sim.log.end(self.job.id, self.i, self.entry, self.pl.predicted_latency_ms, self.t_dec, self.transfer,
-                    self.t_start, finish, svc, "")
-        if sim.view.held.jobs:  # late binding: capacity freed, the policy may bind a held job now
+        log.end(self.job.id, self.i, self.entry, self.pl.predicted_latency_ms, self.t_dec, self.transfer,
+                self.t_start, finish, svc, "")
+        if view.held.jobs:  # late binding: capacity freed, the policy may bind a held job now
             sim._dispatch(FREED, self.i)
 
 
@@ -92,6 +105,8 @@ class JobLog:
         self.columns = {k: np.full(n, np.nan) for k in ("predicted", "t_dec", "transfer", "start", "finish",
                                                           "service")}
         self.columns["hold"] = np.zeros(n)  # ms in the central queue (late binding), summed over retries
+        self.columns["share"] = np.ones(n)  # the job's share of its execution (a batch's members: queries / total)
+        self.columns["batch_jobs"] = np.ones(n, np.int32)  # jobs in the job's execution (batch members)
         self.columns.update(node=np.full(n, -1, np.int32), entry=np.full(n, -1, np.int32),
                             reason=np.zeros(n, np.int32), retries=np.zeros(n, np.int32), ended=np.zeros(n, bool))
         for k, a in self.columns.items():
@@ -252,16 +267,60 @@ class Simulation:
         if pl.node is None:
             self._fail(job, None, None, pl.reason or "rejected by policy", pl)
             return
+        i, entry, transfer, service = self._how_of(job, pl)
+        if entry is None or isinstance(transfer, str):
+            self._fail(job, i, entry, transfer, pl)
+            return
+        riders = self._riders(job, pl, now) if pl.riders else ()
+        arrive = now + transfer
+        if riders:
+            arrive = max(arrive, *(now + t for _, t in riders))
+            service = entry.service_ms(job.queries + sum(r.queries for r, _ in riders))
+        self.view.on_placed(job, pl, entry.resource, entry.units, arrive, service)
+        if riders:
+            self.view.on_riders(job.id, [r.id for r, _ in riders])
+        self._run_cls(self, job, pl, i, entry, self.pools[i][entry.resource], now, transfer, riders)
+
+    def _how_of(self, job, pl):
         key = (job.model, job.origin_site, job.private, job.input_bytes, job.queries, pl.node, pl.config)
         how = self._how.get(key)
         if how is None:
             how = self._how[key] = self._resolve(job, pl)
-        i, entry, transfer, service = how
-        if entry is None or isinstance(transfer, str):
-            self._fail(job, i, entry, transfer, pl)
-            return
-        self.view.on_placed(job, pl, entry.resource, entry.units, now + transfer, service)
-        self._run_cls(self, job, pl, i, entry, self.pools[i][entry.resource], now, transfer)
+        return how
+
+    def _riders(self, job, pl, now):
+        """A batch's riders, taken out of the central queue: ((job, transfer ms), ...). A rider that fails a core
+        filter on the leader's node and config stays held (the policy is asked about it again)."""
+        q, out = self.view.held, []
+        for jid in pl.riders:
+            if jid not in q or jid == job.id:
+                raise RuntimeError(f"policy {self.policy.name}: rider {jid} of job {job.id} is not a held job")
+            r = q.job(jid)
+            if r.model != job.model:
+                raise RuntimeError(f"policy {self.policy.name}: rider {jid} ({r.model}) cannot join a batch of "
+                                   f"{job.model} (job {job.id})")
+            _, entry, transfer, _ = self._how_of(r, pl)
+            if entry is None or isinstance(transfer, str):
+                continue
+            self.log.hold[jid] += q.release(r, now)
+            out.append((r, transfer))
+        return tuple(out)
+
+    def _end_batch(self, run, finish):
+        """A batch's execution ended: every rider completes with it."""
+        view, log, svc = self.view, self.log, run.svc
+        total = run.queries
+        log.share[run.job.id] = run.job.queries / total
+        log.batch_jobs[run.job.id] = n = len(run.riders) + 1
+        leader_finish = run.job.arrival_ms + run.pl.predicted_latency_ms  # the policy's predicted finish
+        for r, transfer in run.riders:
+            view.on_completed(r.id, finish)
+            if self._observes:
+                self.policy.observe(Completion(r.id, run.pl.node, run.pl.config, finish, svc, model=r.model,
+                                               queries=r.queries))
+            log.share[r.id], log.batch_jobs[r.id] = r.queries / total, n
+            log.end(r.id, run.i, run.entry, leader_finish - r.arrival_ms, run.t_dec, transfer, run.t_start, finish,
+                    svc, "")
 
     # ---------------------------------------------------------------- late binding (synergai.central)
     def _dispatch(self, reason, node=-1):
@@ -364,6 +423,7 @@ class Simulation:
             return np.array([f(e) for e in entries] + [none], dtype=np.int32)[codes]
 
         power = np.array([e.power_w for e in entries] + [np.nan], dtype=float)[ei]
+        power *= c["share"]  # a batch's energy is shared by its members
         cols = {
             "decision_ms": c["t_dec"],
             "hold_ms": c["hold"],
@@ -373,6 +433,7 @@ class Simulation:
             "engine": coded(ei, [e.config.engine for e in entries]),
             "precision": coded(ei, [e.config.precision for e in entries]),
             "batch": by_entry(lambda e: e.config.batch, ei),
+            "batch_jobs": c["batch_jobs"],
             "threads": by_entry(lambda e: e.config.threads, ei),
             "power_mode": coded(ei, [e.config.power_mode for e in entries]),
             "predicted_latency_ms": c["predicted"],

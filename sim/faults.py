@@ -65,37 +65,56 @@ class CountingLog(JobLog):
 
 
 class _FaultRun(_Run):
-    """A ``_Run`` that a fault can cancel: it knows its pending event and registers with its node."""
+    """A ``_Run`` that a fault can cancel: it knows its pending event and registers with its node. A batch's
+    members share its fate: the last member's input starts the execution, a crash loses all of them."""
 
     __slots__ = ("state", "ev", "cb")
 
-    def __init__(self, sim, job, pl, i, entry, pool, t_dec, transfer):
+    def __init__(self, sim, job, pl, i, entry, pool, t_dec, transfer, riders=()):
         self.sim, self.job, self.pl, self.i, self.entry = sim, job, pl, i, entry
-        self.units, self.pool, self.t_dec = entry.units, pool, t_dec
+        self.units, self.pool, self.t_dec, self.riders = entry.units, pool, t_dec, riders
         self.t_start = self.transfer = math.nan
         f = sim.faults
         if not f.up[i]:
             f.drop(self, f"policy placed the job on node {f.names[i]}, which is down (NotReady)")
             return
+        transfers = [transfer, *(t for _, t in riders)]
         if f.network is not f.base:
-            route = f.network.route(job.origin_site, sim.testbed.nodes[i].site)
-            if route is None:
+            transfers = self.routes(f.network)
+            if isinstance(transfers, str):
                 if f.partition_policy == "fail":
-                    f.drop(self, f"no route from {job.origin_site} to {sim.testbed.nodes[i].site}: link partitioned")
+                    f.drop(self, transfers)
                     return
                 f.on_node[i][job.id] = self
                 self.state = HELD
                 f.held.append(self)
                 return
-            transfer = route.transfer_ms(job.input_bytes)
         f.on_node[i][job.id] = self
-        self.send(transfer)
+        self.send(transfers)
 
-    def send(self, transfer_ms):
+    def members(self):
+        """The jobs in this execution: the leader, then the riders."""
+        return [self.job, *(r for r, _ in self.riders)]
+
+    def routes(self, network):
+        """Each member's transfer ms over ``network``, or the reason when one has no route."""
+        site = self.sim.testbed.nodes[self.i].site
+        out = []
+        for j in self.members():
+            route = network.route(j.origin_site, site)
+            if route is None:
+                return f"no route from {j.origin_site} to {site}: link partitioned"
+            out.append(route.transfer_ms(j.input_bytes))
+        return out
+
+    def send(self, transfers):
         env = self.sim.env
-        self.transfer = env.now - self.t_dec + transfer_ms  # includes any time held by a partition
+        spent = env.now - self.t_dec  # any time held by a partition
+        self.transfer = spent + transfers[0]
+        if self.riders:
+            self.riders = tuple((r, spent + t) for (r, _), t in zip(self.riders, transfers[1:]))
         self.state, self.cb = TRANSFER, self.arrived
-        self.ev = env.timeout(transfer_ms)
+        self.ev = env.timeout(max(transfers))
         self.ev.callbacks.append(self.cb)
 
     def arrived(self, _ev):
@@ -105,7 +124,7 @@ class _FaultRun(_Run):
     def start(self):
         sim = self.sim
         self.t_start = sim.env.now
-        self.svc = svc = sim.sampler.draw(self.entry, self.entry.calls(self.job.queries)) * sim.faults.factor[self.i]
+        self.svc = svc = sim.sampler.draw(self.entry, self.entry.calls(self.queries)) * sim.faults.factor[self.i]
         sim.view.on_started(self.job.id, self.t_start)
         self.state, self.cb = RUNNING, self.finished
         self.ev = sim.env.timeout(svc)
@@ -198,32 +217,36 @@ class FaultInjector:
             self.held = [r for r in self.held if r.i != i]
         for run in runs:
             run.cancel(now)
-            sim.view.on_completed(run.job.id, now)
-            if sim._observes:
-                job = run.job
-                sim.policy.observe(Completion(job.id, name, run.pl.config, now, ok=False,
-                                              reason=f"node {name} crashed", model=job.model, queries=job.queries))
+            for job in run.members():
+                sim.view.on_completed(job.id, now)
+                if sim._observes:
+                    sim.policy.observe(Completion(job.id, name, run.pl.config, now, ok=False,
+                                                  reason=f"node {name} crashed", model=job.model,
+                                                  queries=job.queries))
         retry = []
         for run in runs:
-            k = run.job.id
-            if sim.log.retries[k] < self.max_retries:
-                sim.log.retries[k] += 1
-                retry.append(run.job)
-            else:
-                self._end_lost(run, f"node {name} crashed (retries exhausted)")
+            transfers = [run.transfer, *(t for _, t in run.riders)]
+            for job, transfer in zip(run.members(), transfers):
+                k = job.id
+                if sim.log.retries[k] < self.max_retries:
+                    sim.log.retries[k] += 1
+                    retry.append(job)
+                else:
+                    self._end_lost(run, job, transfer, f"node {name} crashed (retries exhausted)")
         if retry:
             sim._resubmit(retry)
 
-    def _end_lost(self, run: _FaultRun, reason: str):
-        s = run
-        self.sim.log.end(s.job.id, s.i, s.entry, s.pl.predicted_latency_ms, s.t_dec, s.transfer, s.t_start,
-                         math.nan, math.nan, reason)
+    def _end_lost(self, run: _FaultRun, job, transfer, reason: str):
+        pred = run.pl.predicted_latency_ms + run.job.arrival_ms - job.arrival_ms
+        self.sim.log.end(job.id, run.i, run.entry, pred, run.t_dec, transfer, run.t_start, math.nan, math.nan,
+                         reason)
 
     def drop(self, run: _FaultRun, reason: str):
-        """A placement that cannot proceed (node down, no route under partition_policy=fail): fail the job."""
+        """A placement that cannot proceed (node down, no route under partition_policy=fail): fail its jobs."""
         sim = self.sim
-        sim.view.on_completed(run.job.id, sim.env.now)
-        sim._fail(run.job, run.i, run.entry, reason, run.pl)
+        for job in run.members():
+            sim.view.on_completed(job.id, sim.env.now)
+            sim._fail(job, run.i, run.entry, reason, run.pl)
 
     # ---------------------------------------------------------------- links
     def _relink(self):
@@ -244,13 +267,12 @@ class FaultInjector:
         self.network = self.base.with_links(changes) if changes else self.base
         if self.held:
             still = []
-            nodes = self.sim.testbed.nodes
             for run in self.held:
-                route = self.network.route(run.job.origin_site, nodes[run.i].site)
-                if route is None:
+                transfers = run.routes(self.network)
+                if isinstance(transfers, str):
                     still.append(run)
                 else:
-                    run.send(route.transfer_ms(run.job.input_bytes))
+                    run.send(transfers)
             self.held = still
 
     # ---------------------------------------------------------------- results

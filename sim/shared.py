@@ -20,7 +20,7 @@ from synergai.workload import JobStream
 
 JOB_COLUMNS = (
     "job_id", "model", "origin_site", "private", "queries", "qos_ms", "arrival_ms", "decision_ms", "hold_ms", "node",
-    "device_type", "tier", "engine", "precision", "batch", "threads", "power_mode", "predicted_latency_ms",
+    "device_type", "tier", "engine", "precision", "batch", "batch_jobs", "threads", "power_mode", "predicted_latency_ms",
     "transfer_ms", "start_ms", "finish_ms", "wait_ms", "service_ms", "latency_ms", "violated", "excess_ms",
     "energy_mj", "status", "reason", "retries",
 )

@@ -16,6 +16,13 @@ hold keeps it (with a new recall time); a job it does not mention stays as it wa
 call made at its deadline fails ("held past its deadline"): every job ends. The time a job spends here is
 its ``hold_ms`` in the per-job table.
 
+**Batches.** A bind may carry ``riders``: held jobs of the same model that run in the bound job's execution on
+the same node and config (Clockwork batches queued requests of one model). The backend releases them from the
+queue, starts the execution once the last member's input has reached the node, runs ``ceil(total queries /
+batch)`` calls, and ends every member with it (shared service time; energy split by queries; ``batch_jobs`` in
+the per-job table). A rider that fails a hard constraint on that node and config stays held. A rider must be
+held: a job that is not (or another model's) is a policy error. ``Policy.batch_riders`` picks them.
+
 Nothing here knows a backend: both keep their queue in a ``CentralQueue``, which the ``ClusterView`` carries
 (``view.held``) so that a policy deciding a new arrival also sees what waits centrally.
 """

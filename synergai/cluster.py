@@ -23,6 +23,8 @@ the way the node serves it:
   until the pod is seen gone (conservative: never predicted free early).
 - *Held jobs* (late binding, ``synergai.central``) are on no node: ``held`` lists them in deadline order; they
   take no units until a policy binds them.
+- *Batches* (``Placement.riders``): the leader's entry stands for the whole execution (the last member's
+  arrival, the service of all members' queries); riders only count as outstanding on the node until they end.
 
 Predictions are cached per pool and reused while nothing on the pool changed and the clock has not passed the
 first waiting job's predicted start (after which the replay would differ); a decision that probes many nodes
@@ -167,6 +169,7 @@ class ClusterView:
         # job id -> (node index, resource, units, waiting entry or None once started, predicted service ms)
         self._jobs: dict[int, list] = {}
         self._foreign: dict[object, tuple[int, str, int]] = {}
+        self._riders: dict[int, int] = {}  # rider job id -> node index (batch members besides the leader)
         # late binding: jobs a policy held, not on any node yet (read by policies; changed by the backend only)
         self.held = CentralQueue()
 
@@ -371,6 +374,14 @@ class ClusterView:
         self._jobs[job.id] = [i, resource, units, item, service_ms]
         return start + service_ms * self._slow[i]
 
+    def on_riders(self, leader_id: int, rider_ids) -> None:
+        """Jobs batched into placed job ``leader_id``'s execution (placed with ``on_placed`` before this call):
+        outstanding on its node until each is reported completed; the leader's entry holds their units."""
+        i = self._jobs[leader_id][0]
+        for r in rider_ids:
+            self._riders[r] = i
+            self._outstanding[i] += 1
+
     def on_started(self, job_id: int, now_ms: float | None = None) -> None:
         """A placed job was seen to start service (simulator: at start; live: its pod turned Running)."""
         if now_ms is not None:
@@ -396,6 +407,9 @@ class ClusterView:
             self.now_ms = now_ms
         o = self._jobs.pop(job_id, None)
         if o is None:
+            i = self._riders.pop(job_id, None)
+            if i is not None:
+                self._outstanding[i] -= 1
             return
         i, resource, units, item, svc = o
         p = self._pools[i][resource]

@@ -76,7 +76,10 @@ class Job:
 @dataclass(frozen=True, slots=True)
 class Placement:
     """A policy's decision for one job. ``node is None`` means: fail the job with ``reason``; ``held`` (late
-    binding, ``Placement.hold``): keep the job in the backend's central queue and decide it again later."""
+    binding, ``Placement.hold``): keep the job in the backend's central queue and decide it again later.
+    ``riders`` (cross-job batching): ids of held jobs of the same model that run in this job's execution on the
+    same node and config -- one sequence of ``ceil(total queries / batch)`` calls that all of them wait for,
+    sharing its service time and energy (``synergai.central``, "Batches")."""
 
     job_id: int
     node: str | None
@@ -89,6 +92,7 @@ class Placement:
     # overtake it (see ClusterView.overtaken_late); NaN: the job's deadline (arrival + QoS target)
     held: bool = False  # late binding: not placed yet (see synergai.central)
     recall_ms: float = math.inf  # held: when to be asked again at the latest (besides capacity events)
+    riders: tuple[int, ...] = ()  # held jobs batched into this job's execution (cross-job batching)
 
     @classmethod
     def reject(cls, job_id: int, reason: str) -> Placement:

@@ -115,6 +115,7 @@ class Policy:
         self._candidates: dict[tuple, tuple[Candidate, ...]] = {}
         self._reachable: dict[tuple[str, bool], tuple[tuple[int, Node], ...]] = {}
         self._config_options: dict[tuple, tuple[tuple[int, Node, ProfileEntry, float], ...]] = {}
+        self._rider_ok: dict[tuple, float | None] = {}
 
     def schedule(self, jobs: Sequence[Job], view: ClusterView) -> list[Placement]:
         """Online step. Default: decide each job on its own through ``choose`` (override for joint decisions)."""
@@ -216,6 +217,59 @@ class Policy:
                           e.service_ms(job.queries), n, e)
                 for i, n, e in self.eligible(job))
         return c
+
+    def batch_riders(self, job: Job, i: int, entry: ProfileEntry, view: ClusterView, arrive_ms: float,
+                     taken=(), max_scan: int = 256) -> tuple[tuple[int, ...], float, float]:
+        """Held jobs to run in one execution with ``job`` on node ``i`` with ``entry``'s config (cross-job
+        batching, ``synergai.central``): riders of the job's model, in deadline order, while the queries of all
+        members fit one call of the batch and the execution's predicted finish still meets every member's
+        deadline; each must pass the filters there. ``arrive_ms``: when the job's own input reaches the node;
+        ``taken``: ids already batched by placements this call has not handed to the backend yet.
+        Returns (rider ids, predicted start, predicted finish) of the execution (no riders: the job's own)."""
+        node, res, units = self.nodes[i], entry.resource, entry.units
+        slow = view.slowdown_at(i)
+        start = view.start_at(i, res, units, arrive_ms)
+        finish = start + entry.service_ms(job.queries) * slow
+        room = entry.config.batch - job.queries
+        held = view.held.jobs
+        if room <= 0 or not held:
+            return (), start, finish
+        riders: list[int] = []
+        due = job.arrival_ms + job.qos_ms
+        call_ms = entry.service_ms(1) * slow  # one call, whatever its fill
+        now = view.now_ms
+        for r in held[:max_scan]:
+            if r.model != job.model or r.id == job.id or r.queries > room or r.id in taken:
+                continue
+            r_due = r.arrival_ms + r.qos_ms
+            if finish > r_due:  # the execution as it stands already misses this rider's deadline
+                continue
+            tr = self._rider_transfer(r, i, entry)
+            if tr is None:
+                continue
+            a = now + tr
+            if a > arrive_ms:
+                s = view.start_at(i, res, units, a)
+                f = s + call_ms
+                if f > due or f > r_due:
+                    continue
+                arrive_ms, start, finish = a, s, f
+            due = min(due, r_due)
+            riders.append(r.id)
+            room -= r.queries
+            if room <= 0:
+                break
+        return tuple(riders), start, finish
+
+    def _rider_transfer(self, job: Job, i: int, entry: ProfileEntry) -> float | None:
+        """Transfer ms of ``job``'s input to node i if the filters let it run there with ``entry``'s config."""
+        k = (job.model, job.origin_site, job.private, job.input_bytes, i, entry.config)
+        c = self._rider_ok
+        if k not in c:
+            n = self.nodes[i]
+            c[k] = self.network.transfer_ms(job.origin_site, n.site, job.input_bytes) \
+                if self.allowed(job, n, entry) else None
+        return c[k]
 
     def no_node(self, job: Job) -> Placement:
         why = "no ready node can run model " + repr(job.model)

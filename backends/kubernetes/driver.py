@@ -529,7 +529,9 @@ def _jobs_table(rows, stream, testbed, profile) -> pd.DataFrame:
         cols[c] = df[c].to_numpy(float)
     for c in ("engine", "precision", "power_mode"):
         cols[c] = df[c].to_numpy(object)
-    cols.update(batch=df["batch"].to_numpy(), threads=df["threads"].to_numpy(), retries=df["retries"].to_numpy(),
+    bj = df["batch_jobs"].fillna(1).to_numpy(np.int32) if "batch_jobs" in df else np.ones(len(df), np.int32)
+    cols.update(batch=df["batch"].to_numpy(), batch_jobs=bj, threads=df["threads"].to_numpy(),
+                retries=df["retries"].to_numpy(),
                 reason=df["reason"].fillna("").to_numpy(object))
     return jobs_table(stream, ok, cols, pw)
 

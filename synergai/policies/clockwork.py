@@ -27,10 +27,14 @@ Taken from the paper: central EDF queue, just-in-time dispatch to the worker tha
 predictable (profiled) execution times, early rejection of requests that cannot meet their deadline.
 Adapted: workers are this cluster's heterogeneous nodes (CPU and accelerator pools, several configs each)
 rather than identical GPUs; no model loading or GPU memory management (every config is always ready, as for
-every policy here); no batching of *separate* jobs into one execution -- neither backend can run two jobs as
-one call, so batching is limited to a multi-query job's own batch configs (the batch knob is chosen per job);
-the controller-worker action protocol is reduced to binding a job, with node FIFO queues that JIT binding
-keeps nearly empty.
+every policy here); the controller-worker action protocol is reduced to binding a job (with its batch), with
+node FIFO queues that JIT binding keeps nearly empty.
+
+5. *Batching.* Whenever a job is bound to a node, the held jobs of its model can ride in its execution
+   (``Placement.riders``, ``synergai.central``): over the node's configs of every batch size, the one that runs
+   the most jobs (then the earliest finish) while each of them meets its deadline (``Policy.batch_riders``:
+   the most urgent riders first). Clockwork batches queued requests of one model the same way, picking the
+   largest batch that still meets the deadlines; ``batching=False`` turns it off.
 """
 from __future__ import annotations
 
@@ -45,17 +49,20 @@ BINDS = ("jit", "immediate")
 
 @register("clockwork")
 class ClockworkPolicy(Policy):
-    def __init__(self, lookahead_ms: float = 0.0, bind: str = "jit"):
+    def __init__(self, lookahead_ms: float = 0.0, bind: str = "jit", batching: bool = True):
         if isinstance(lookahead_ms, bool) or not isinstance(lookahead_ms, (int, float)) or not lookahead_ms >= 0:
             raise TypeError(f"lookahead_ms must be a number >= 0, got {lookahead_ms!r}")
         if bind not in BINDS:
             raise TypeError(f"bind must be one of {BINDS}, got {bind!r}")
-        self.lookahead_ms, self.bind = float(lookahead_ms), bind
+        if not isinstance(batching, bool):
+            raise TypeError(f"batching must be true or false, got {batching!r}")
+        self.lookahead_ms, self.bind, self.batching = float(lookahead_ms), bind, batching
 
     def prepare(self, *args, **kw):
         super().prepare(*args, **kw)
         self._options: dict[tuple, tuple] = {}
         self._on_node: dict[tuple, dict[int, tuple]] = {}
+        self._taken: set[int] = set()
 
     def options(self, job) -> tuple:
         """(bound, node index, node, entry, transfer ms, mean service ms) per allowed option, by no-wait bound."""
@@ -116,25 +123,44 @@ class ClockworkPolicy(Policy):
         return self._place(job, o, finish, view)
 
     def _place(self, job, o, finish, view) -> Placement:
-        _, i, n, e, _, mean = o
+        _, i, n, e, tr, mean = o
+        if self.batching and view.held.jobs:
+            best = (0, finish, o, ())
+            for b in self._on_node[self.kind_key(job)][i]:
+                if b[3].config.batch <= job.queries:
+                    continue
+                riders, _, f = self.batch_riders(job, i, b[3], view, view.now_ms + b[4], self._taken)
+                if riders and (len(riders), -f) > (best[0], -best[1]):
+                    best = (len(riders), f, b, riders)
+            if best[3]:
+                _, finish, o, riders = best
+                self._taken.update(riders)
+                _, i, n, e, tr, _ = o
+                return Placement(job.id, n.name, e.config, finish - job.arrival_ms,
+                                 e.service_ms(job.queries + sum(view.held.job(r).queries for r in riders))
+                                 * view.slowdown_at(i), f"{self.name}: earliest finish, batch of "
+                                 f"{len(riders) + 1} jobs", riders=riders)
         return Placement(job.id, n.name, e.config, finish - job.arrival_ms, mean * view.slowdown_at(i),
                          f"{self.name}: earliest finish")
 
     def schedule(self, jobs, view):
         lo = min(1.0, view.min_slowdown())
+        self._taken = set()  # riders of this call's placements (the backend applies them after the call)
         return [self._decide(job, view, self.options(job), lo) for job in jobs]
 
     def dispatch(self, held, view, wake):
         now = view.now_ms
         lo = min(1.0, view.min_slowdown())
         due = wake.due
+        self._taken = set()  # each placement is applied before the next: riders have left the queue
         for job in [j for j in held if j.id in due]:  # recall time or deadline: score in full
-            yield self._decide(job, view, self.options(job), lo)
+            if job.id in view.held:
+                yield self._decide(job, view, self.options(job), lo)
         if wake.reason not in (FREED, READY) or not view.ready_at(wake.node):
             return
         i, skip = wake.node, set()
         for job in list(held):  # the node pulls the most urgent held jobs it can finish in time
-            if job.id in due:
+            if job.id in due or job.id not in view.held:
                 continue
             k = self.kind_key(job)
             if k in skip:
