@@ -24,8 +24,8 @@ from experiments.runner import compose_config, make_stream, prepare
 from synergai.metrics import steady_window
 from synergai.policy import make_policy
 
-POLICIES = (("synergai", {}), ("synergai_run_late", {}), ("synergai_late", {}), ("clockwork", {}),
-            ("clockwork", {"bind": "immediate"}))
+POLICIES = (("synergai", {}), ("synergai_run_late", {}), ("synergai_late", {}), ("synergai", {"batching": False}),
+            ("clockwork", {}), ("clockwork", {"bind": "immediate"}), ("clockwork", {"batching": False}))
 DEFAULT_OUT = "experiments/figures/late_binding"
 
 

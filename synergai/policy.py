@@ -218,22 +218,40 @@ class Policy:
                 for i, n, e in self.eligible(job))
         return c
 
+    def batch_on(self, job: Job, i: int, options, view: ClusterView, priority: float = 0.0, taken=()):
+        """Of ``options`` ((entry, transfer ms), configs on node ``i``), the one whose execution batches the most
+        held jobs with ``job`` (then finishes earliest), by ``batch_riders``. Returns (entry, transfer ms,
+        rider ids, predicted arrival of the last input, predicted start, predicted finish), or None when no
+        config can take a rider."""
+        if not view.held.jobs:
+            return None
+        best = None
+        for e, tr in options:
+            if e.config.batch <= job.queries:
+                continue
+            riders, a, s, f = self.batch_riders(job, i, e, view, view.now_ms + tr, priority, taken)
+            if riders and (best is None or (len(riders), -f) > (len(best[2]), -best[5])):
+                best = (e, tr, riders, a, s, f)
+        return best
+
     def batch_riders(self, job: Job, i: int, entry: ProfileEntry, view: ClusterView, arrive_ms: float,
-                     taken=(), max_scan: int = 256) -> tuple[tuple[int, ...], float, float]:
+                     priority: float = 0.0, taken=(), max_scan: int = 256) -> tuple[tuple[int, ...], float, float, float]:
         """Held jobs to run in one execution with ``job`` on node ``i`` with ``entry``'s config (cross-job
         batching, ``synergai.central``): riders of the job's model, in deadline order, while the queries of all
         members fit one call of the batch and the execution's predicted finish still meets every member's
         deadline; each must pass the filters there. ``arrive_ms``: when the job's own input reaches the node;
-        ``taken``: ids already batched by placements this call has not handed to the backend yet.
-        Returns (rider ids, predicted start, predicted finish) of the execution (no riders: the job's own)."""
+        ``priority``: the execution's queue key on priority pools; ``taken``: ids already batched by placements
+        this call has not handed to the backend yet.
+        Returns (rider ids, last input's arrival, predicted start, predicted finish) of the execution (no riders:
+        the job's own)."""
         node, res, units = self.nodes[i], entry.resource, entry.units
         slow = view.slowdown_at(i)
-        start = view.start_at(i, res, units, arrive_ms)
+        start = view.start_at(i, res, units, arrive_ms, priority)
         finish = start + entry.service_ms(job.queries) * slow
         room = entry.config.batch - job.queries
         held = view.held.jobs
         if room <= 0 or not held:
-            return (), start, finish
+            return (), arrive_ms, start, finish
         riders: list[int] = []
         due = job.arrival_ms + job.qos_ms
         call_ms = entry.service_ms(1) * slow  # one call, whatever its fill
@@ -249,7 +267,7 @@ class Policy:
                 continue
             a = now + tr
             if a > arrive_ms:
-                s = view.start_at(i, res, units, a)
+                s = view.start_at(i, res, units, a, priority)
                 f = s + call_ms
                 if f > due or f > r_due:
                     continue
@@ -259,7 +277,7 @@ class Policy:
             room -= r.queries
             if room <= 0:
                 break
-        return tuple(riders), start, finish
+        return tuple(riders), arrive_ms, start, finish
 
     def _rider_transfer(self, job: Job, i: int, entry: ProfileEntry) -> float | None:
         """Transfer ms of ``job``'s input to node i if the filters let it run there with ``entry``'s config."""

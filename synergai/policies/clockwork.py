@@ -123,23 +123,17 @@ class ClockworkPolicy(Policy):
         return self._place(job, o, finish, view)
 
     def _place(self, job, o, finish, view) -> Placement:
-        _, i, n, e, tr, mean = o
+        _, i, n, e, _, mean = o
         if self.batching and view.held.jobs:
-            best = (0, finish, o, ())
-            for b in self._on_node[self.kind_key(job)][i]:
-                if b[3].config.batch <= job.queries:
-                    continue
-                riders, _, f = self.batch_riders(job, i, b[3], view, view.now_ms + b[4], self._taken)
-                if riders and (len(riders), -f) > (best[0], -best[1]):
-                    best = (len(riders), f, b, riders)
-            if best[3]:
-                _, finish, o, riders = best
+            b = self.batch_on(job, i, [(x[3], x[4]) for x in self._on_node[self.kind_key(job)][i]], view,
+                              taken=self._taken)
+            if b is not None:
+                e, _, riders, _, _, finish = b
                 self._taken.update(riders)
-                _, i, n, e, tr, _ = o
+                queries = job.queries + sum(view.held.job(r).queries for r in riders)
                 return Placement(job.id, n.name, e.config, finish - job.arrival_ms,
-                                 e.service_ms(job.queries + sum(view.held.job(r).queries for r in riders))
-                                 * view.slowdown_at(i), f"{self.name}: earliest finish, batch of "
-                                 f"{len(riders) + 1} jobs", riders=riders)
+                                 e.service_ms(queries) * view.slowdown_at(i),
+                                 f"{self.name}: earliest finish, batch of {len(riders) + 1} jobs", riders=riders)
         return Placement(job.id, n.name, e.config, finish - job.arrival_ms, mean * view.slowdown_at(i),
                          f"{self.name}: earliest finish")
 

@@ -106,7 +106,7 @@ class SynergAIPolicy(Policy):
     def __init__(self, percentile: float = 0.9, objective: str = "marginal_cost", config_selection: bool = True,
                  config_knobs=KNOBS, tail_aware: bool = True, online_correction: bool = False,
                  correction_weight: float = 0.05, admission: bool = False, queues: str = "edf", late: str = "hold",
-                 late_delay: float = 10.0, price_every: int = 256, bind: str = "immediate"):
+                 late_delay: float = 10.0, price_every: int = 256, bind: str = "immediate", batching: bool = True):
         if not 0.5 <= percentile < 1.0:
             raise TypeError(f"percentile must be in [0.5, 1), got {percentile}")
         if objective not in OBJECTIVES:
@@ -130,7 +130,10 @@ class SynergAIPolicy(Policy):
         if isinstance(late_delay, bool) or not isinstance(late_delay, (int, float)) or not late_delay >= 0:
             raise TypeError(f"late_delay must be >= 0 (a multiple of the job's QoS target), got {late_delay!r}")
         self.late_delay = float(late_delay)
+        if not isinstance(batching, bool):
+            raise TypeError(f"batching must be true or false, got {batching!r}")
         self.queues, self.late, self.price_every, self.bind = queues, late, price_every, bind
+        self.batching = batching
         self.queue_discipline = "priority" if queues == "edf" else "fifo"
 
     def prepare(self, profile, nodes, network, rng):
@@ -153,6 +156,8 @@ class SynergAIPolicy(Policy):
         self._transit_cap = [0.0] * n_pools  # M/G/1 mean work in the pool, R / (1 - rho): bounds the transit term
         self._since, self._epoch_start, self._smoothed = 0, None, False
         self._order: dict[tuple, tuple[tuple[float, float, Option], ...]] = {}  # (kind, likely) -> options
+        self._batch_opts: dict[tuple, list] = {}  # (kind key, node index) -> [(entry, transfer ms)] with batch > 1
+        self._taken: set[int] = set()
 
     # ---------------------------------------------------------------- offline: options per kind of job
     def _entries(self, job, n: Node) -> list[ProfileEntry]:
@@ -263,6 +268,7 @@ class SynergAIPolicy(Policy):
 
     # ---------------------------------------------------------------- online step
     def schedule(self, jobs, view):
+        self._taken = set()  # riders of this call's placements (the backend applies them after the call)
         return [self._decide(job, view) for job in jobs]
 
     def _decide(self, job, view, on_node: int = -1):
@@ -304,6 +310,10 @@ class SynergAIPolicy(Policy):
             o, finish, k, margin, _ = found
             if marginal:
                 self._record(o, k, now)
+            if self.batching and view.held.jobs:
+                batch = self._batched(job, o, view, prio, deadline, k)
+                if batch is not None:
+                    return batch
             # protect the job's own tail (not its mean) when later jobs overtake it
             return Placement(job.id, o.node.name, o.entry.config, finish - job.arrival_ms, o.mean_ms * k,
                              f"{self.name}: feasible, {self.objective}", priority=prio,
@@ -328,19 +338,46 @@ class SynergAIPolicy(Policy):
             self._record(o, k, now)
         return pl
 
+    def _batched(self, job, o, view, prio, deadline, k):
+        """A feasible bind on node ``o.i`` that also runs held jobs of the model (cross-job batching): the node's
+        config batching the most of them (``Policy.batch_on``), if the job still meets its target at the tail
+        there and the longer execution makes no queued on-time job late; None otherwise."""
+        key = (self.kind_key(job), o.i)
+        opts = self._batch_opts.get(key)
+        if opts is None:
+            opts = self._batch_opts[key] = [(e, tr) for i, _, e, tr in self.config_options(job)
+                                            if i == o.i and e.config.batch > job.queries]
+        b = self.batch_on(job, o.i, opts, view, prio, self._taken) if opts else None
+        if b is None:
+            return None
+        e, _, riders, arrive, start, finish = b
+        held = view.held
+        queries = job.queries + sum(held.job(r).queries for r in riders)
+        q = self.percentile if self.tail_aware else None
+        tail = e.service_ms(queries, q) * k
+        mean = e.service_ms(queries) * k
+        if start + tail > deadline or view.overtaken_late(o.i, e.resource, e.units, arrive, prio, mean):
+            return None
+        self._taken.update(riders)
+        return Placement(job.id, o.node.name, e.config, finish - job.arrival_ms, mean,
+                         f"{self.name}: feasible, {self.objective}, batch of {len(riders) + 1} jobs", priority=prio,
+                         protect_until_ms=deadline - (tail - mean), riders=riders)
+
     def dispatch(self, held, view, wake):
         """Late binding: held jobs whose recall time or deadline came are decided again in full; a node that
         freed capacity takes, in deadline order, the held jobs it can now finish within their target. Only that
         node changed (a completion or a repair improves no other node's predictions), so only its options are
         scored."""
         due = wake.due
+        self._taken = set()  # each placement is applied before the next: riders have left the queue
         for job in [j for j in held if j.id in due]:
-            yield self._decide(job, view)
+            if job.id in view.held:
+                yield self._decide(job, view)
         if wake.reason not in (FREED, READY) or not view.ready_at(wake.node):
             return
         skip = set()
         for job in list(held):
-            if job.id in due:
+            if job.id in due or job.id not in view.held:
                 continue
             k = self.kind_key(job)
             if k in skip:
