@@ -5,7 +5,8 @@
 
 Pairs (same stream and seed): ``synergai`` (holds the jobs only load makes late) vs ``synergai_run_late`` (runs
 them late); ``synergai_late`` (also holds jobs that would queue) vs ``synergai``; ``clockwork`` (just-in-time) vs
-``clockwork bind=immediate``. Per (cluster, load) and policy: violation rate (failed jobs count as violations),
+``clockwork bind=immediate``; cross-job batching both ways (``batching=False``: held jobs never ride in another
+job's execution) for ``synergai`` and ``clockwork``. Per (cluster, load) and policy: violation rate (failed jobs count as violations),
 the share of jobs that failed, the share held and the p95 of ``hold_ms`` over held jobs, mean over seeds with a
 95 % t-interval, steady-state window as everywhere (first and last 10 % of the arrival span excluded).
 Writes ``summary.csv`` (and ``runs.csv``, one row per run) under ``--out``.
