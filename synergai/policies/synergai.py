@@ -336,12 +336,17 @@ class SynergAIPolicy(Policy):
             return Placement.hold(job.id, f"{self.name}: no node can meet the target now; held for capacity")
         if marginal and o is not None:
             self._record(o, k, now)
+        if self.batching and o is not None and view.held.jobs and pl.predicted_latency_ms <= job.qos_ms:
+            batch = self._batched(job, o, view, pl.priority, deadline, k, tail_ok=False)
+            if batch is not None:
+                return batch
         return pl
 
-    def _batched(self, job, o, view, prio, deadline, k):
-        """A feasible bind on node ``o.i`` that also runs held jobs of the model (cross-job batching): the node's
-        config batching the most of them (``Policy.batch_on``), if the job still meets its target at the tail
-        there and the longer execution makes no queued on-time job late; None otherwise."""
+    def _batched(self, job, o, view, prio, deadline, k, tail_ok: bool = True):
+        """A bind on node ``o.i`` that also runs held jobs of the model (cross-job batching): the node's config
+        batching the most of them (``Policy.batch_on``), if the job still meets its target there -- at the tail
+        when it was feasible at the tail (``tail_ok``), else on the mean -- and the longer execution makes no
+        queued on-time job late; None otherwise."""
         key = (self.kind_key(job), o.i)
         opts = self._batch_opts.get(key)
         if opts is None:
@@ -353,7 +358,7 @@ class SynergAIPolicy(Policy):
         e, _, riders, arrive, start, finish = b
         held = view.held
         queries = job.queries + sum(held.job(r).queries for r in riders)
-        q = self.percentile if self.tail_aware else None
+        q = self.percentile if self.tail_aware and tail_ok else None
         tail = e.service_ms(queries, q) * k
         mean = e.service_ms(queries) * k
         if start + tail > deadline or view.overtaken_late(o.i, e.resource, e.units, arrive, prio, mean):
