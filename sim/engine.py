@@ -33,24 +33,37 @@ __all__ = ["JOB_COLUMNS", "JobLog", "Pool", "PriorityPool", "ServiceSampler", "S
            "simulate"]
 
 
+class _Rider:
+    """A job in another job's execution (a batch): its own transfer, input arrival, decision time and prediction."""
+
+    __slots__ = ("job", "transfer", "arrive", "t_dec", "pl", "predicted")
+
+    def __init__(self, job, transfer, arrive, t_dec, pl, predicted):
+        self.job, self.transfer, self.arrive, self.t_dec, self.pl, self.predicted = \
+            job, transfer, arrive, t_dec, pl, predicted
+
+
 class _Run:
     """One placed job moving through transfer -> queue -> service, as a chain of event callbacks.
 
     Callbacks rather than one SimPy process per job: a process costs two extra events (its start and its
     end), which for a million jobs is most of the simulator's time. The steps are the same.
 
-    A batch (``Placement.riders``): the riders' jobs run in the leader's execution. It joins the pool's queue
-    once the last member's input has arrived, runs ``ceil(total queries / batch)`` calls, and every member
-    ends with it, each with its own transfer time and its share of the energy.
+    A batch (``Placement.riders`` / ``joins``): the riders' jobs run in the leader's execution. It joins the
+    pool's queue once the leader's and its held riders' inputs have arrived, runs ``ceil(total queries /
+    batch)`` calls, and every member ends with it, each with its own transfer time and its share of the energy.
+    A rider that joined later and whose input has not arrived when the execution starts runs on its own.
     """
 
     __slots__ = ("sim", "job", "pl", "i", "entry", "units", "pool", "t_dec", "transfer", "t_start", "svc", "riders")
 
-    def __init__(self, sim, job, pl, i, entry, pool, t_dec, transfer, riders=()):
+    def __init__(self, sim, job, pl, i, entry, pool, t_dec, transfer, riders=(), delay=None):
         self.sim, self.job, self.pl, self.i, self.entry = sim, job, pl, i, entry
         self.units, self.pool, self.t_dec, self.transfer = entry.units, pool, t_dec, transfer
-        self.riders = riders  # ((job, transfer ms), ...) of a batch's other members
-        delay = max(transfer, *(t for _, t in riders)) if riders else transfer
+        self.riders = riders  # _Rider per other member of a batch
+        self.t_start = math.nan
+        if delay is None:
+            delay = max(transfer, *(r.transfer for r in riders)) if riders else transfer
         sim.env.timeout(delay).callbacks.append(self.arrived)
 
     @property
@@ -59,15 +72,29 @@ class _Run:
 
     @property
     def queries(self) -> int:
-        return self.job.queries + sum(j.queries for j, _ in self.riders)
+        return self.job.queries + sum(r.job.queries for r in self.riders)
+
+    def room_for(self, job, i, entry) -> bool:
+        """Whether ``job`` may ride in this execution: not started, same node, config and model, and its queries
+        fit without a longer predicted service (``ProfileEntry.takes_more``)."""
+        return (self.t_start != self.t_start and i == self.i and entry is self.entry and job.model == self.job.model
+                and entry.takes_more(self.queries, job.queries))
+
+    def rider_transfer(self, job, transfer: float) -> float | None:
+        """The transfer ms of a job that joins this execution (None: it cannot join)."""
+        return transfer
 
     def arrived(self, _ev):
         self.pool.admit(self)
 
     def start(self):
         sim = self.sim
-        self.t_start = sim.env.now
-        self.svc = svc = sim.sampler.draw(self.entry, self.entry.calls(self.queries))
+        self.t_start = now = sim.env.now
+        if sim._open_runs:
+            sim._open_runs.pop(self.job.id, None)
+        if self.riders and any(r.arrive > now for r in self.riders):
+            sim._split(self, now)
+        self.svc = svc = sim.sampler.draw_for(self.entry, self.queries)
         sim.view.on_started(self.job.id, self.t_start)
         sim.env.timeout(svc).callbacks.append(self.finished)
 
@@ -183,6 +210,7 @@ class Simulation:
                        np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(2,)))))
         self.faults = None  # set by sim.faults.FaultSimulation, with its own log and run class
         self._run_cls = _Run
+        self._open_runs: dict[int, _Run] = {}  # leader job id -> bound execution not started, with room
         self._armed = math.inf  # time of the earliest armed late-binding timer
         if faults:
             raise ValueError("a fault schedule needs sim.faults.FaultSimulation (sim.simulate picks it)")
@@ -271,15 +299,47 @@ class Simulation:
         if entry is None or isinstance(transfer, str):
             self._fail(job, i, entry, transfer, pl)
             return
+        if pl.joins >= 0 and self._join(job, pl, i, entry, transfer, now):
+            return
         riders = self._riders(job, pl, now) if pl.riders else ()
         arrive = now + transfer
         if riders:
-            arrive = max(arrive, *(now + t for _, t in riders))
-            service = entry.service_ms(job.queries + sum(r.queries for r, _ in riders))
+            arrive = max(arrive, *(r.arrive for r in riders))
+            service = entry.service_ms(job.queries + sum(r.job.queries for r in riders))
         self.view.on_placed(job, pl, entry.resource, entry.units, arrive, service)
         if riders:
-            self.view.on_riders(job.id, [r.id for r, _ in riders])
-        self._run_cls(self, job, pl, i, entry, self.pools[i][entry.resource], now, transfer, riders)
+            self.view.on_riders(job.id, [r.job.id for r in riders], sum(r.job.queries for r in riders))
+        self._launch(job, pl, i, entry, now, transfer, riders)
+
+    def _launch(self, job, pl, i, entry, t_dec, transfer, riders=(), delay=None):
+        run = self._run_cls(self, job, pl, i, entry, self.pools[i][entry.resource], t_dec, transfer, riders, delay)
+        if entry.config.batch > job.queries and run.t_start != run.t_start and run.rider_transfer(job, 0.0) is not None:
+            self._open_runs[job.id] = run  # room left and not started (nor dropped): others may join it
+
+    def _join(self, job, pl, i, entry, transfer, now) -> bool:
+        """``Placement.joins``: ride in that execution if it still has room (else the caller binds the job alone)."""
+        run = self._open_runs.get(pl.joins)
+        if run is None or not run.room_for(job, i, entry):
+            return False
+        transfer = run.rider_transfer(job, transfer)
+        if transfer is None:
+            return False
+        run.riders = (*run.riders, _Rider(job, transfer, now + transfer, now, pl, pl.predicted_latency_ms))
+        self.view.on_riders(run.job.id, [job.id], job.queries)
+        return True
+
+    def _split(self, run, now):
+        """An execution starts before a joined rider's input has arrived: that rider runs on its own."""
+        keep = []
+        for r in run.riders:
+            if r.arrive <= now:
+                keep.append(r)
+                continue
+            job, entry = r.job, run.entry
+            self.view.on_completed(job.id, now)  # no longer a rider: placed on its own
+            self.view.on_placed(job, r.pl, entry.resource, entry.units, r.arrive, entry.service_ms(job.queries))
+            self._launch(job, r.pl, run.i, entry, r.t_dec, r.transfer, (), r.arrive - now)
+        run.riders = tuple(keep)
 
     def _how_of(self, job, pl):
         key = (job.model, job.origin_site, job.private, job.input_bytes, job.queries, pl.node, pl.config)
@@ -303,7 +363,7 @@ class Simulation:
             if entry is None or isinstance(transfer, str):
                 continue
             self.log.hold[jid] += q.release(r, now)
-            out.append((r, transfer))
+            out.append(_Rider(r, transfer, now + transfer, now, pl, math.nan))
         return tuple(out)
 
     def _end_batch(self, run, finish):
@@ -312,15 +372,22 @@ class Simulation:
         total = run.queries
         log.share[run.job.id] = run.job.queries / total
         log.batch_jobs[run.job.id] = n = len(run.riders) + 1
-        leader_finish = run.job.arrival_ms + run.pl.predicted_latency_ms  # the policy's predicted finish
-        for r, transfer in run.riders:
+        for rider in run.riders:
+            r = rider.job
             view.on_completed(r.id, finish)
             if self._observes:
                 self.policy.observe(Completion(r.id, run.pl.node, run.pl.config, finish, svc, model=r.model,
                                                queries=r.queries))
             log.share[r.id], log.batch_jobs[r.id] = r.queries / total, n
-            log.end(r.id, run.i, run.entry, leader_finish - r.arrival_ms, run.t_dec, transfer, run.t_start, finish,
-                    svc, "")
+            log.end(r.id, run.i, run.entry, self._predicted(run, rider), rider.t_dec, rider.transfer, run.t_start,
+                    finish, svc, "")
+
+    @staticmethod
+    def _predicted(run, rider) -> float:
+        """A rider's predicted latency: its own placement's (joined), else the leader's predicted finish (held)."""
+        if rider.predicted == rider.predicted:
+            return rider.predicted
+        return run.job.arrival_ms + run.pl.predicted_latency_ms - rider.job.arrival_ms
 
     # ---------------------------------------------------------------- late binding (synergai.central)
     def _dispatch(self, reason, node=-1):

@@ -29,7 +29,7 @@ from synergai.network import Link
 
 from .engine import JobLog, SimResult, Simulation, _Run
 
-HELD, TRANSFER, QUEUED, RUNNING = 0, 1, 2, 3
+HELD, TRANSFER, QUEUED, RUNNING, DROPPED = 0, 1, 2, 3, 4
 
 
 class FaultSimulation(Simulation):
@@ -70,15 +70,23 @@ class _FaultRun(_Run):
 
     __slots__ = ("state", "ev", "cb")
 
-    def __init__(self, sim, job, pl, i, entry, pool, t_dec, transfer, riders=()):
+    def __init__(self, sim, job, pl, i, entry, pool, t_dec, transfer, riders=(), delay=None):
         self.sim, self.job, self.pl, self.i, self.entry = sim, job, pl, i, entry
         self.units, self.pool, self.t_dec, self.riders = entry.units, pool, t_dec, riders
         self.t_start = self.transfer = math.nan
+        self.state = QUEUED
         f = sim.faults
         if not f.up[i]:
             f.drop(self, f"policy placed the job on node {f.names[i]}, which is down (NotReady)")
             return
-        transfers = [transfer, *(t for _, t in riders)]
+        if delay is not None:  # a joined rider split off its batch: its input is in flight already
+            f.on_node[i][job.id] = self
+            self.transfer = transfer
+            self.state, self.cb = TRANSFER, self.arrived
+            self.ev = sim.env.timeout(delay)
+            self.ev.callbacks.append(self.cb)
+            return
+        transfers = [transfer, *(r.transfer for r in riders)]
         if f.network is not f.base:
             transfers = self.routes(f.network)
             if isinstance(transfers, str):
@@ -94,7 +102,16 @@ class _FaultRun(_Run):
 
     def members(self):
         """The jobs in this execution: the leader, then the riders."""
-        return [self.job, *(r for r, _ in self.riders)]
+        return [self.job, *(r.job for r in self.riders)]
+
+    def rider_transfer(self, job, transfer):
+        f = self.sim.faults
+        if self.state in (HELD, DROPPED):
+            return None
+        if f.network is f.base:
+            return transfer
+        route = f.network.route(job.origin_site, self.sim.testbed.nodes[self.i].site)
+        return None if route is None else route.transfer_ms(job.input_bytes)
 
     def routes(self, network):
         """Each member's transfer ms over ``network``, or the reason when one has no route."""
@@ -111,8 +128,8 @@ class _FaultRun(_Run):
         env = self.sim.env
         spent = env.now - self.t_dec  # any time held by a partition
         self.transfer = spent + transfers[0]
-        if self.riders:
-            self.riders = tuple((r, spent + t) for (r, _), t in zip(self.riders, transfers[1:]))
+        for r, t in zip(self.riders, transfers[1:]):
+            r.transfer, r.arrive = spent + t, env.now + t
         self.state, self.cb = TRANSFER, self.arrived
         self.ev = env.timeout(max(transfers))
         self.ev.callbacks.append(self.cb)
@@ -123,8 +140,12 @@ class _FaultRun(_Run):
 
     def start(self):
         sim = self.sim
-        self.t_start = sim.env.now
-        self.svc = svc = sim.sampler.draw(self.entry, self.entry.calls(self.queries)) * sim.faults.factor[self.i]
+        self.t_start = now = sim.env.now
+        if sim._open_runs:
+            sim._open_runs.pop(self.job.id, None)
+        if self.riders and any(r.arrive > now for r in self.riders):
+            sim._split(self, now)
+        self.svc = svc = sim.sampler.draw_for(self.entry, self.queries) * sim.faults.factor[self.i]
         sim.view.on_started(self.job.id, self.t_start)
         self.state, self.cb = RUNNING, self.finished
         self.ev = sim.env.timeout(svc)
@@ -136,6 +157,7 @@ class _FaultRun(_Run):
 
     def cancel(self, now):
         """The node crashed: drop the pending event; book the service done so far as busy time."""
+        self.sim._open_runs.pop(self.job.id, None)
         if self.state in (TRANSFER, RUNNING):
             self.ev.callbacks.remove(self.cb)
         if self.state == RUNNING:
@@ -225,7 +247,7 @@ class FaultInjector:
                                                   queries=job.queries))
         retry = []
         for run in runs:
-            transfers = [run.transfer, *(t for _, t in run.riders)]
+            transfers = [run.transfer, *(r.transfer for r in run.riders)]
             for job, transfer in zip(run.members(), transfers):
                 k = job.id
                 if sim.log.retries[k] < self.max_retries:
@@ -244,6 +266,8 @@ class FaultInjector:
     def drop(self, run: _FaultRun, reason: str):
         """A placement that cannot proceed (node down, no route under partition_policy=fail): fail its jobs."""
         sim = self.sim
+        run.state = DROPPED
+        sim._open_runs.pop(run.job.id, None)
         for job in run.members():
             sim.view.on_completed(job.id, sim.env.now)
             sim._fail(job, run.i, run.entry, reason, run.pl)

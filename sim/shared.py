@@ -95,7 +95,14 @@ class ServiceSampler:
         self._rngs: dict[int, np.random.Generator] = {}
         self._bufs: dict[int, list] = {}
 
-    def draw(self, entry: ProfileEntry, calls: int) -> float:
+    def draw_for(self, entry: ProfileEntry, queries: int) -> float:
+        """Service time of ``queries`` inputs on ``entry``'s config: one draw per call of its ``call_plan``."""
+        total = 0.0
+        for e, calls in entry.call_plan(queries):
+            total += self._draw(e, calls)
+        return total
+
+    def _draw(self, entry: ProfileEntry, calls: int) -> float:
         i = entry.index
         buf = self._bufs.get(i)
         if buf is None:

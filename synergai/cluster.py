@@ -170,6 +170,10 @@ class ClusterView:
         self._jobs: dict[int, list] = {}
         self._foreign: dict[object, tuple[int, str, int]] = {}
         self._riders: dict[int, int] = {}  # rider job id -> node index (batch members besides the leader)
+        # placed executions not seen to start whose config has room for more queries (Placement.joins):
+        # model -> {leader job id: [node index, config, queries so far]}
+        self._open: dict[str, dict[int, list]] = {}
+        self._open_of: dict[int, str] = {}  # leader job id -> model
         # late binding: jobs a policy held, not on any node yet (read by policies; changed by the backend only)
         self.held = CentralQueue()
 
@@ -262,6 +266,31 @@ class ClusterView:
         if last > s:
             s = last
         return s if s > now else now
+
+    def open_executions(self, model: str) -> dict[int, list]:
+        """Placed executions of ``model`` not seen to start whose config has room for more queries: {leader job id:
+        [node index, config, queries so far]} (read only; a job may ride in one: ``Placement.joins``)."""
+        return self._open.get(model, {})
+
+    def scheduled_at(self, job_id: int) -> tuple[float, float]:
+        """(predicted start, predicted finish) of a placed job not seen to start (its pool replayed as for
+        ``start_at``); (inf, inf) when unknown."""
+        o = self._jobs.get(job_id)
+        if o is None or o[3] is None:
+            return INF, INF
+        i, resource, units, item, svc = o
+        p = self._pools[i][resource]
+        now, slow = self.now_ms, self._slow[i]
+        if self.priority_queues:
+            f = self._served(p, i, now)[0].get(job_id, INF)
+            return f - svc * slow, f
+        pos = bisect.bisect_left(p.waiting, item)
+        free, last, _ = p.replay(self._floor(now), slow, pos)
+        if units > len(free):
+            return INF, INF
+        kth = free[0] if units == 1 else heapq.nsmallest(units, free)[-1]
+        s = max(item[1], kth, last, now)
+        return s, s + svc * slow
 
     def overtaken_late(self, i: int, resource: str, units: int, arrive_ms: float, priority: float,
                        service_ms: float) -> int:
@@ -372,15 +401,28 @@ class ClusterView:
         self._outstanding[i] += 1
         self._allocated[i][resource] += units
         self._jobs[job.id] = [i, resource, units, item, service_ms]
+        cfg = placement.config
+        if cfg is not None and cfg.batch > job.queries:
+            self._open.setdefault(job.model, {})[job.id] = [i, cfg, job.queries]
+            self._open_of[job.id] = job.model
         return start + service_ms * self._slow[i]
 
-    def on_riders(self, leader_id: int, rider_ids) -> None:
+    def on_riders(self, leader_id: int, rider_ids, queries: int | None = None) -> None:
         """Jobs batched into placed job ``leader_id``'s execution (placed with ``on_placed`` before this call):
-        outstanding on its node until each is reported completed; the leader's entry holds their units."""
+        outstanding on its node until each is reported completed; the leader's entry holds their units.
+        ``queries``: the riders' queries together (None: one each), for the execution's room left."""
         i = self._jobs[leader_id][0]
         for r in rider_ids:
             self._riders[r] = i
             self._outstanding[i] += 1
+        model = self._open_of.get(leader_id)
+        if model is not None:
+            self._open[model][leader_id][2] += len(rider_ids) if queries is None else queries
+
+    def _close(self, job_id: int) -> None:
+        model = self._open_of.pop(job_id, None)
+        if model is not None:
+            del self._open[model][job_id]
 
     def on_started(self, job_id: int, now_ms: float | None = None) -> None:
         """A placed job was seen to start service (simulator: at start; live: its pod turned Running)."""
@@ -390,6 +432,8 @@ class ClusterView:
         if o is None or o[3] is None:
             return
         i, resource, units, item, svc = o
+        if self._open_of:
+            self._close(job_id)
         p = self._pools[i][resource]
         k = bisect.bisect_left(p.waiting, item)
         if k < len(p.waiting) and p.waiting[k] is item:
@@ -412,6 +456,8 @@ class ClusterView:
                 self._outstanding[i] -= 1
             return
         i, resource, units, item, svc = o
+        if self._open_of:
+            self._close(job_id)
         p = self._pools[i][resource]
         if item is None:
             p.running.pop(job_id, None)

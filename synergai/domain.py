@@ -79,7 +79,10 @@ class Placement:
     binding, ``Placement.hold``): keep the job in the backend's central queue and decide it again later.
     ``riders`` (cross-job batching): ids of held jobs of the same model that run in this job's execution on the
     same node and config -- one sequence of ``ceil(total queries / batch)`` calls that all of them wait for,
-    sharing its service time and energy (``synergai.central``, "Batches")."""
+    sharing its service time and energy (``synergai.central``, "Batches"). ``joins`` >= 0: run this job in the
+    execution of job ``joins``, already bound to the same node and config and not started, if it has room (its
+    calls take this job's queries too, so its service time does not change); otherwise -- started, no room, or
+    this job's input reaches the node after it starts -- the job runs on its own there."""
 
     job_id: int
     node: str | None
@@ -93,6 +96,7 @@ class Placement:
     held: bool = False  # late binding: not placed yet (see synergai.central)
     recall_ms: float = math.inf  # held: when to be asked again at the latest (besides capacity events)
     riders: tuple[int, ...] = ()  # held jobs batched into this job's execution (cross-job batching)
+    joins: int = -1  # >= 0: ride in that bound, unstarted execution (cross-job batching); -1: none
 
     @classmethod
     def reject(cls, job_id: int, reason: str) -> Placement:

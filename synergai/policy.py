@@ -116,6 +116,7 @@ class Policy:
         self._reachable: dict[tuple[str, bool], tuple[tuple[int, Node], ...]] = {}
         self._config_options: dict[tuple, tuple[tuple[int, Node, ProfileEntry, float], ...]] = {}
         self._rider_ok: dict[tuple, float | None] = {}
+        self._entries_at: dict[tuple, ProfileEntry | None] = {}
 
     def schedule(self, jobs: Sequence[Job], view: ClusterView) -> list[Placement]:
         """Online step. Default: decide each job on its own through ``choose`` (override for joint decisions)."""
@@ -244,40 +245,73 @@ class Policy:
         this call has not handed to the backend yet.
         Returns (rider ids, last input's arrival, predicted start, predicted finish) of the execution (no riders:
         the job's own)."""
-        node, res, units = self.nodes[i], entry.resource, entry.units
+        res, units = entry.resource, entry.units
         slow = view.slowdown_at(i)
         start = view.start_at(i, res, units, arrive_ms, priority)
-        finish = start + entry.service_ms(job.queries) * slow
-        room = entry.config.batch - job.queries
+        queries = job.queries
+        finish = start + entry.service_ms(queries) * slow
+        room = entry.config.batch - queries
         held = view.held.jobs
         if room <= 0 or not held:
             return (), arrive_ms, start, finish
         riders: list[int] = []
         due = job.arrival_ms + job.qos_ms
-        call_ms = entry.service_ms(1) * slow  # one call, whatever its fill
         now = view.now_ms
         for r in held[:max_scan]:
             if r.model != job.model or r.id == job.id or r.queries > room or r.id in taken:
                 continue
             r_due = r.arrival_ms + r.qos_ms
-            if finish > r_due:  # the execution as it stands already misses this rider's deadline
-                continue
             tr = self._rider_transfer(r, i, entry)
             if tr is None:
                 continue
-            a = now + tr
-            if a > arrive_ms:
-                s = view.start_at(i, res, units, a, priority)
-                f = s + call_ms
-                if f > due or f > r_due:
-                    continue
-                arrive_ms, start, finish = a, s, f
-            due = min(due, r_due)
+            a = max(arrive_ms, now + tr)
+            s = start if a == arrive_ms else view.start_at(i, res, units, a, priority)
+            f = s + entry.service_ms(queries + r.queries) * slow  # a fuller call may take longer (call_plan)
+            if f > due or f > r_due:
+                continue
+            arrive_ms, start, finish, due = a, s, f, min(due, r_due)
             riders.append(r.id)
+            queries += r.queries
             room -= r.queries
             if room <= 0:
                 break
         return tuple(riders), arrive_ms, start, finish
+
+    def joinable(self, job: Job, view: ClusterView, deadline_ms: float, max_scan: int = 32):
+        """An execution already bound and not started (``view.open_executions``) that ``job`` can ride in
+        (``Placement.joins``): ready node, filters pass, its queries fit the call without making it longer
+        (``ProfileEntry.call_plan``), its input reaches the node
+        before the execution's predicted start, and the predicted finish is within ``deadline_ms``. The earliest
+        such finish: (leader id, node index, entry, transfer ms, predicted finish), or None."""
+        opened = view.open_executions(job.model)
+        if not opened:
+            return None
+        now, best = view.now_ms, None
+        for n, (lid, (i, cfg, q)) in enumerate(opened.items()):
+            if n >= max_scan:
+                break
+            if not view.ready_at(i):
+                continue
+            e = self._entry_at(job.model, i, cfg)
+            if e is None or not e.takes_more(q, job.queries):
+                continue
+            tr = self._rider_transfer(job, i, e)
+            if tr is None:
+                continue
+            s, f = view.scheduled_at(lid)
+            if now + tr <= s and f <= deadline_ms and (best is None or f < best[4]):
+                best = (lid, i, e, tr, f)
+        return best
+
+    def _entry_at(self, model: str, i: int, config) -> ProfileEntry | None:
+        k = (model, self.nodes[i].device_type, config)
+        c = self._entries_at
+        if k not in c:
+            try:
+                c[k] = self.profile.entry(model, self.nodes[i].device_type, config)
+            except KeyError:
+                c[k] = None
+        return c[k]
 
     def _rider_transfer(self, job: Job, i: int, entry: ProfileEntry) -> float | None:
         """Transfer ms of ``job``'s input to node i if the filters let it run there with ``entry``'s config."""

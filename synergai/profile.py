@@ -130,6 +130,8 @@ class ProfileEntry:
 
     def __post_init__(self):
         self._quantiles: dict[float, float] = {}  # q -> per-call quantile, computed once
+        self._siblings: tuple[ProfileEntry, ...] = (self,)  # same config but the batch, by batch (set by the profile)
+        self._plans: dict[int, tuple] = {}
         self.p50_ms = self.dist.quantile(0.5)
         self.mean_ms = self.dist.mean_ms
 
@@ -150,15 +152,49 @@ class ProfileEntry:
         """Inference calls a job of ``queries`` inputs needs: ceil(queries / batch)."""
         return -(-queries // self.config.batch)
 
-    def service_ms(self, queries: int = 1, q: float | None = None) -> float:
-        """Predicted service time of a job: mean (q=None) or the q-quantile per call, times the calls."""
+    def call_plan(self, queries: int) -> tuple[tuple[ProfileEntry, int], ...]:
+        """The calls ``queries`` inputs run on this config, as ((entry, calls), ...): full calls of ``batch``
+        inputs, then one call of the rest, timed by the smallest profiled batch of the same config that holds
+        them. A call runs the inputs it has -- engines run the batch they are given, padded at most to the next
+        profiled size -- so a batch config's time applies only to a call that fills it that far."""
+        p = self._plans.get(queries)
+        if p is None:
+            full, rest = divmod(queries, self.config.batch)
+            e = next((x for x in self._siblings if x.config.batch >= rest), self) if rest else self
+            if e is self:
+                p = ((self, full + (1 if rest else 0)),)
+            else:
+                p = ((self, full), (e, 1)) if full else ((e, 1),)
+            self._plans[queries] = p
+        return p
+
+    def per_call_ms(self, q: float | None = None) -> float:
+        """One call's mean (q=None) or q-quantile service time."""
         if q is None:
-            per_call = self.mean_ms
-        else:
-            per_call = self._quantiles.get(q)
-            if per_call is None:
-                per_call = self._quantiles[q] = self.dist.quantile(q)
-        return self.calls(queries) * per_call
+            return self.mean_ms
+        v = self._quantiles.get(q)
+        if v is None:
+            v = self._quantiles[q] = self.dist.quantile(q)
+        return v
+
+    def service_ms(self, queries: int = 1, q: float | None = None) -> float:
+        """Predicted service time of a job: mean (q=None) or the q-quantile per call, summed over its calls
+        (``call_plan``)."""
+        p = self.call_plan(queries)
+        if len(p) == 1:
+            e, n = p[0]
+            return n * e.per_call_ms(q)
+        return sum(n * e.per_call_ms(q) for e, n in p)
+
+    def takes_more(self, queries: int, more: int) -> bool:
+        """Whether an execution of ``queries`` inputs on this config can take ``more`` in its calls without a
+        longer predicted service (cross-job batching into a bound execution: ``Placement.joins``)."""
+        return (self.calls(queries + more) == self.calls(queries)
+                and self.service_ms(queries + more) <= self.service_ms(queries) * (1 + 1e-9))
+
+    def median_ms(self, queries: int = 1) -> float:
+        """Sum of the calls' medians (``call_plan``): the isolated-latency convention of the QoS targets."""
+        return sum(n * e.p50_ms for e, n in self.call_plan(queries))
 
     def energy_mj(self, service_ms: float) -> float:
         """Energy of running for ``service_ms`` at this config's measured power (W x ms = mJ)."""
@@ -174,6 +210,9 @@ class PerformanceProfile:
         self._by_key: dict[tuple, ProfileEntry] = {}
         self._by_pair: dict[tuple[str, str], list[ProfileEntry]] = {}
         for e in entries:
+            if getattr(e, "_owner", None) is not None:  # in another profile: its index and batch siblings are
+                e = replace(e)  # that profile's, so this one takes a copy
+            e._owner = self
             if e.key in self._by_key:
                 raise ValueError(f"duplicate profile entry {e.key}")
             e.index = len(self.entries)
@@ -182,6 +221,15 @@ class PerformanceProfile:
             self._by_pair.setdefault((e.model, e.device_type), []).append(e)
         for lst in self._by_pair.values():
             lst.sort(key=lambda e: e.config)
+        kin: dict[tuple, list[ProfileEntry]] = {}  # the same config but the batch
+        for e in self.entries:
+            c = e.config
+            kin.setdefault((e.device_type, e.model, c.engine, c.precision, c.threads, c.power_mode, e.resource,
+                            e.units), []).append(e)
+        for group in kin.values():
+            group.sort(key=lambda e: e.config.batch)
+            for e in group:
+                e._siblings, e._plans = tuple(group), {}
         self._default: dict[tuple[str, str], ProfileEntry] = {}
 
     # -- queries

@@ -312,7 +312,7 @@ def cluster_capacity_per_s(profile: PerformanceProfile, nodes: Sequence[Node], m
                 if d.fixed is not None:
                     cost = e.units * e.service_ms(d.fixed) / c
                 else:
-                    cost = e.units * (-(-d.values // e.config.batch)) * e.mean_ms / c
+                    cost = e.units * np.array([e.service_ms(int(v)) for v in d.values]) / c
                 best = cost if best is None else np.minimum(best, cost)
             if best is not None:
                 work_ms += w / total_w * (best if d.fixed is not None else float(np.dot(d.probs, best)))
@@ -329,7 +329,7 @@ def best_isolated_ms(profile: PerformanceProfile, nodes: Sequence[Node], network
         for e in profile.configs(model, n.device_type, n.power_modes):
             if n.capacity(e.resource) < e.units:
                 continue
-            svc = e.calls(queries) * e.p50_ms
+            svc = e.median_ms(queries)
             for o in origins:
                 best = min(best, network.transfer_ms(o, n.site, input_bytes) + svc)
     return best
@@ -349,7 +349,7 @@ def isolated_table(profile: PerformanceProfile, nodes: Sequence[Node], network: 
         tr = np.array([network.transfer_ms(o, n.site, input_bytes) for o in origins])[:, None]
         for e in profile.configs(model, n.device_type, n.power_modes):
             if n.capacity(e.resource) >= e.units:
-                np.minimum(out, tr + (-(-values // e.config.batch)) * e.p50_ms, out=out)
+                np.minimum(out, tr + np.array([e.median_ms(int(v)) for v in values]), out=out)
     return out
 
 
@@ -398,7 +398,7 @@ def usable_capacity_per_s(profile: PerformanceProfile, nodes: Sequence[Node], ne
                         tr = network.transfer_ms(o, n.site, input_bytes.get(m, 0))
                         for e in profile.configs(m, n.device_type, n.power_modes):
                             cap = n.capacity(e.resource)
-                            if cap < e.units or tr + e.calls(int(q)) * e.p50_ms > tgt[qi] * (1 + 1e-12):
+                            if cap < e.units or tr + e.median_ms(int(q)) > tgt[qi] * (1 + 1e-12):
                                 continue
                             row = pool_rows.setdefault((gk, e.resource), (len(pool_rows), cap * count))[0]
                             cols.append((k, row, e.units * e.service_ms(int(q)) / 1000.0))

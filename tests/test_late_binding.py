@@ -227,8 +227,8 @@ def test_late_binding_benchmark_and_comparison_run_small(tmp_path, capsys):
     late_binding.main(["--clusters", "default", "--loads", "0.8", "--seeds", "1", "2", "--jobs", "400",
                        "--out", str(tmp_path / "q")])
     s = pd.read_csv(tmp_path / "q" / "summary.csv")
-    assert set(s["policy"]) == {"synergai", "synergai_run_late", "synergai_late", "clockwork",
-                                "clockwork bind=immediate"}
+    assert set(s["policy"]) == {"synergai", "synergai_run_late", "synergai_late", "synergai batching=False",
+                                "clockwork", "clockwork bind=immediate", "clockwork batching=False"}
     assert (s["seeds"] == 2).all() and s["violation_rate"].between(0, 1).all()
     assert (s.loc[s["policy"] == "clockwork bind=immediate", "held_share"] == 0).all()
     assert (s.loc[s["policy"] == "synergai_run_late", "held_share"] == 0).all()

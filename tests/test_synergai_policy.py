@@ -43,8 +43,12 @@ def test_pareto():
 def test_offline_keeps_only_pareto_configs():
     pol, view, _ = setup()
     opts = {(o.node.name, o.entry.config.threads, o.entry.config.batch) for o in pol.options(job(100))[1]}
-    # 1 thread (20 ms, 1 unit) and 2 threads (12 ms, 2 units) trade off; batch 8 for one query is dominated
-    assert opts == {("fast", 0, 1), ("vm", 1, 1), ("vm", 2, 1)}
+    # 1 thread (20 ms, 1 unit) and 2 threads (12 ms, 2 units) trade off. Batch 8 runs one query in a call of one
+    # (call_plan: the 12 ms of batch 1), so it costs nothing and leaves room for jobs to join: it stands for 2 threads
+    assert opts == {("fast", 0, 1), ("vm", 1, 1), ("vm", 2, 8)}
+    pol, _, _ = setup(batching=False)  # without cross-job batching the room is worth nothing: batch 1
+    assert {(o.node.name, o.entry.config.threads, o.entry.config.batch) for o in pol.options(job(100))[1]} == {
+        ("fast", 0, 1), ("vm", 1, 1), ("vm", 2, 1)}
     # for 8 queries, batch 8 (one 60 ms call) beats 8 x 12 ms at 2 threads: it enters the front
     opts8 = {(o.node.name, o.entry.config.batch) for o in pol.options(job(1000, queries=8))[1]}
     assert ("vm", 8) in opts8
@@ -56,7 +60,7 @@ def test_least_capable_feasible_option_keeps_fast_node_free():
     # VM is the least capable for m; among its options 1 thread (20 ms <= 25) holds fewer units
     assert (p.node, p.config) == ("vm", T1) and p.predicted_latency_ms == 20.0
     [p] = pol.schedule([job(qos=15.0)], view)
-    assert (p.node, p.config) == ("vm", T2)  # 1 thread misses 15 ms, 2 threads make it
+    assert (p.node, p.config) == ("vm", B8)  # 1 thread misses 15 ms, 2 threads make it (batch 8: room, same 12 ms)
     [p] = pol.schedule([job(qos=8.0)], view)
     assert p.node == "fast" and p.predicted_latency_ms == pytest.approx(6.0)  # tail (p90) service on the board
 
@@ -67,7 +71,7 @@ def test_wait_counts_and_infeasible_goes_to_least_excess():
     view.on_placed(Job(99, "m", 1, "s", 0), Placement(99, "fast", e.config), "accel", 1, 0.0, 50.0)  # board busy
     [p] = pol.schedule([job(qos=8.0)], view)
     # board: 50 + 6 > 8; vm 2 threads 12 > 8: nothing feasible -> earliest mean completion: vm/2 threads (12)
-    assert (p.node, p.config) == ("vm", T2) and "least excess" in p.reason
+    assert (p.node, p.config) == ("vm", B8) and "least excess" in p.reason
     # by default (late="hold") it is held instead: only the busy board makes it late (idle, it takes 5.25 ms)
     pol, view, prof = setup()
     view.on_placed(Job(99, "m", 1, "s", 0), Placement(99, "fast", e.config), "accel", 1, 0.0, 50.0)
@@ -111,7 +115,7 @@ def test_online_correction_follows_slow_node():
         pol.observe(Completion(k, "vm", T1, 0.0, 30.0, model="m"))
     assert pol._factor[("vm", T1)] == pytest.approx(1.5, rel=0.05)
     [p] = pol.schedule([job(qos=25.0)], view)
-    assert (p.node, p.config) == ("vm", T2)  # 1 thread no longer predicted to make 25 ms
+    assert (p.node, p.config) == ("vm", B8)  # 1 thread no longer predicted to make 25 ms
 
 
 def test_marginal_cost_without_traffic_is_earliest_feasible_completion():

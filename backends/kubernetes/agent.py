@@ -378,7 +378,7 @@ class NodeAgent:
         self._write(run.uid, self.api.patch_namespaced_pod_status, md.name, md.namespace,
                     {"status": {"phase": "Running", "startTime": _iso()}})
         if self.mode == "emulated":
-            svc = self.sampler.draw(run.entry, run.entry.calls(run.queries))
+            svc = self.sampler.draw_for(run.entry, run.queries)
             run.service_ms = svc * self._throttle.get(run.node, 1.0)
             self._at(run.start_ms + run.service_ms, self._done_emulated, run)
         elif not self._stop.is_set():

@@ -170,8 +170,23 @@ class SynergAIPolicy(Policy):
             fixed = [k for k in KNOBS if k not in self.config_knobs]
             entries = [e for e in entries
                        if d is not None and all(getattr(e.config, k) == getattr(d.config, k) for k in fixed)]
-        # a batch larger than the job only pads it; keep such configs only if nothing smaller exists
-        return [e for e in entries if e.config.batch <= job.queries] or entries
+        # a batch larger than the job only pads it; keep such configs only if nothing smaller exists -- or, with
+        # cross-job batching, when they run the job no slower than the config that fits it (room that costs
+        # nothing, for later jobs to join: Placement.joins), larger batches first
+        fit = [e for e in entries if e.config.batch <= job.queries]
+        if not fit:
+            return entries
+        if not self.batching:
+            return fit
+        best = {}
+        for e in fit:
+            g = (e.config.engine, e.config.precision, e.config.threads, e.config.power_mode)
+            best[g] = min(best.get(g, math.inf), e.service_ms(job.queries))
+        room = [e for e in entries if e.config.batch > job.queries
+                and e.service_ms(job.queries) <= best.get((e.config.engine, e.config.precision, e.config.threads,
+                                                           e.config.power_mode), -1.0)]
+        room.sort(key=lambda e: -e.config.batch)
+        return room + fit
 
     def kind(self, job) -> Kind:
         k = (job.model, job.origin_site, job.private, job.queries, job.input_bytes, job.qos_ms)
@@ -290,6 +305,10 @@ class SynergAIPolicy(Policy):
             stages = [(self._by_bound(kd), True)] + ([(self._by_bound(kd, likely=True), False)] if self.tail_aware else [])
         else:
             stages = [(tuple((0.0, 0.0, o) for o in kd.ranked), True)]
+        if self.batching and on_node < 0:
+            joined = self._joined(job, kd, view, deadline)
+            if joined is not None:
+                return joined
         found = queued = None
         for seq, tail in stages:
             if on_node >= 0:
@@ -341,6 +360,20 @@ class SynergAIPolicy(Policy):
             if batch is not None:
                 return batch
         return pl
+
+    def _joined(self, job, kd, view, deadline):
+        """Ride in an execution already bound and not started, where that still meets the target at the tail:
+        it adds the job at no cost to anyone (the call's service time does not change)."""
+        q = self.percentile if self.tail_aware else None
+        j = self.joinable(job, view, deadline)
+        if j is None:
+            return None
+        lid, i, e, tr, finish = j
+        margin = (e.service_ms(job.queries, q) - e.service_ms(job.queries)) * view.slowdown_at(i) if q else 0.0
+        if finish + max(margin, 0.0) > deadline:
+            return None
+        return Placement(job.id, self.nodes[i].name, e.config, finish - job.arrival_ms, math.nan,
+                         f"{self.name}: joins the execution of job {lid}", joins=lid)
 
     def _batched(self, job, o, view, prio, deadline, k, tail_ok: bool = True):
         """A bind on node ``o.i`` that also runs held jobs of the model (cross-job batching): the node's config
@@ -491,7 +524,7 @@ class SynergAIPolicy(Policy):
             node = next(n for n in self.nodes if n.name == completion.node)
             entry = self._entry_of[completion.node, completion.model, completion.config] = self.profile.entry(
                 completion.model, node.device_type, completion.config)
-        predicted = entry.mean_ms * entry.calls(completion.queries)
+        predicted = entry.service_ms(completion.queries)
         key = (completion.node, completion.config)
         w = self.correction_weight
         self._factor[key] = (1 - w) * self._factor.get(key, 1.0) + w * completion.service_ms / predicted
