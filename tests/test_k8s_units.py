@@ -503,3 +503,29 @@ def test_agent_runs_a_batch_as_one_execution_and_riders_without_a_leader_alone()
     for x in "fgh":
         assert api.phase[x][-1] == ("Failed", N.REASON_NODE_LOST) and "crash" in api.ann[x][N.ANN_FAIL_REASON]
     assert not ag._runs and not ag._waiting and not ag._parked
+
+
+def test_driver_fills_batch_jobs_and_splits_a_batchs_energy_by_queries():
+    """The agent's batch-jobs / batch-queries on each member -> the batch_jobs column and power x queries/total, as
+    the simulator's jobs table; a job alone keeps its whole power."""
+    import numpy as np
+    from conftest import entry, single_node_testbed
+
+    from backends.kubernetes.driver import _jobs_table, _row_from
+    from synergai.domain import Config
+    from synergai.profile import DeterministicDist, PerformanceProfile
+    from synergai.workload import JobStream
+
+    b4 = Config("tensorrt", "int8", 4, 0, "MAXN")
+    profile = PerformanceProfile([entry("dev", "m", DeterministicDist(10.0), config=b4, power_w=6.0)])
+    stream = JobStream(np.array([0.0, 1.0, 2.0]), np.zeros(3, dtype=np.int64), np.zeros(3, dtype=np.int64),
+                       np.zeros(3, dtype=bool), ["m"], ["s"], {"m": 100.0}, {"m": 0}, np.array([1, 2, 1]))
+    rows = []
+    for q, batch in ((1, {N.ANN_BATCH_JOBS: "2", N.ANN_BATCH_QUERIES: "3"}),
+                     (2, {N.ANN_BATCH_JOBS: "2", N.ANN_BATCH_QUERIES: "3"}), (1, {})):
+        pod = _bound_pod("p", queries=q, **{N.ANN_START_MS: "5.0", N.ANN_FINISH_MS: "15.0", N.ANN_SERVICE_MS: "10.0",
+                                            **batch})
+        rows.append({**_row_from(pod.metadata.annotations, pod, "completed", ""), "retries": 0})
+    j = _jobs_table(rows, stream, single_node_testbed(), profile)
+    assert j["batch_jobs"].tolist() == [2, 2, 1]
+    assert j["energy_mj"].tolist() == pytest.approx([6.0 * 10 / 3, 6.0 * 10 * 2 / 3, 6.0 * 10])
