@@ -5,7 +5,8 @@
 
 Reports per policy: the share of jobs with an identical decision (node and full config), violation rate and
 p95 latency side by side, the share of jobs held centrally (late binding: ``hold_ms > 0``; clockwork holds) and
-their median hold, and the live run's control-plane lags. Writes parity.csv (+ per-job tables) to --out.
+their median hold, the share that ran in cross-job batches (``batch_jobs > 1``), and the live run's
+control-plane lags. Writes parity.csv (+ per-job tables) to --out.
 The live run uses the loopback control plane (started if needed; see backends/kubernetes/controlplane/).
 """
 from __future__ import annotations
@@ -54,6 +55,8 @@ def compare(name: str, sim: pd.DataFrame, live: pd.DataFrame) -> dict:
         "sim_p50_service_ms": float(sd.service_ms.median()) if len(sd) else np.nan,
         "live_p50_service_ms": float(ld.service_ms.median()) if len(ld) else np.nan,
         **{f"{k}_held_share": float((t.hold_ms > 0).mean()) for k, t in (("sim", sim), ("live", live))},
+        **{f"{k}_batched_share": float((t.batch_jobs > 1).mean()) if "batch_jobs" in t else 0.0
+           for k, t in (("sim", sim), ("live", live))},  # jobs that ran in a cross-job batch
         **{f"{k}_hold_p50_ms": float(t.hold_ms[t.hold_ms > 0].median()) if (t.hold_ms > 0).any() else np.nan
            for k, t in (("sim", sim), ("live", live))},
     }
@@ -117,7 +120,8 @@ def main(argv: list[str] | None = None) -> None:
               f"live {r['live_violation_rate']:6.1%}  p95 sim {r['sim_p95_latency_ms']:8.2f} live "
               f"{r['live_p95_latency_ms']:8.2f} ms  ({wall:.0f} s wall)", flush=True)
         print(f"    held centrally (late binding): sim {r['sim_held_share']:.1%} of jobs, p50 {r['sim_hold_p50_ms']:.2f} "
-              f"ms; live {r['live_held_share']:.1%}, p50 {r['live_hold_p50_ms']:.2f} ms", flush=True)
+              f"ms; live {r['live_held_share']:.1%}, p50 {r['live_hold_p50_ms']:.2f} ms; in batches: sim "
+              f"{r['sim_batched_share']:.1%}, live {r['live_batched_share']:.1%}", flush=True)
         tight = float(min(stream.qos_ms[m] for m in set(np.asarray(stream.models, dtype=object)[stream.model_idx])))
         r["lag_p95_share_of_tightest_qos"] = r["live_decision_lag_p95_ms"] / tight
         print("    " + lag_verdict(r["live_decision_lag_p50_ms"], r["live_decision_lag_p95_ms"], tight), flush=True)

@@ -115,3 +115,24 @@ def test_live_soak_with_node_failures_and_an_apiserver_restart_loses_nothing(k8s
           f"timed out {st['driver']['timed_out']}")
     assert st["driver"]["timed_out"] == 0
     assert np.isfinite(jobs.loc[jobs.status == "completed", "latency_ms"]).all()
+
+
+def test_a_crash_fails_every_member_of_a_batch_and_their_jobs_are_retried(k8s):
+    """clockwork batching on one Orin board that crashes mid-burst: every pod of an execution on it fails with
+    the node (lost, retried), and every job still ends, completed or failed with a reason."""
+    p = prepare(compose_config(["cluster=single_node", "workload.n_jobs=80", "workload.load=1.5", "seed=1",
+                                "workload.mix.bert-99=0", "workload.mix.retinanet=0", "workload.private_fraction=0",
+                                "experiment.progress=false"]))
+    stream = make_stream(p)
+    span_s = stream.arrival_ms[-1] / 1000.0
+    faults = faults_from_dict({"max_retries": 2, "events": [
+        {"kind": "crash", "node": "orin-a", "at_s": 0.4 * span_s, "for_s": 0.1 * span_s}]},
+        p.testbed.nodes, p.testbed.network)
+    be = KubernetesBackend(state_dir=str(k8s.state_dir), time_scale=100.0, timeout_s=60.0)
+    r = be.run(p.testbed, p.profile, make_policy("clockwork"), stream, p.seed, faults=faults)
+    jobs = r.jobs
+    accounted(jobs, 80)
+    assert be.last_run["driver"]["timed_out"] == 0
+    assert be.last_run["scheduler"].batches > 0
+    assert jobs["retries"].sum() >= 1, "nothing was on the board when it crashed?"
+    assert be.last_run["driver"]["retried"] == jobs["retries"].sum()

@@ -10,6 +10,7 @@ import secrets
 import threading
 import time
 
+import numpy as np
 import pytest
 
 kubernetes = pytest.importorskip("kubernetes")
@@ -431,3 +432,60 @@ def test_late_binding_clockwork_holds_pods_pending_then_binds_or_fails_them(k8s,
     late = jobs[(jobs["status"] == "failed") & (jobs["hold_ms"] > 0)]
     assert (late["reason"].str.startswith("held past its deadline") | late["reason"].str.contains("clockwork")).all()
     assert len(res.decisions) > len(jobs)  # a row per dispatch call besides one per arrival
+
+
+def test_batches_clockwork_binds_riders_with_their_leader_and_they_run_as_one(k8s, apis):
+    """Cross-job batching live: clockwork on one Orin board under a burst of resnet50 jobs batches held jobs into
+    one execution (Placement.riders). Every job ends; some ran in batches; a batch's members share node, config,
+    start, finish and service, each with its own transfer; riders' Bindings name the leader, the leader's names
+    the riders; the energy is split by queries; held pods said SynergAIHeld before their bind."""
+    from backends.kubernetes.convert import scheduled_false
+    from backends.kubernetes.driver import KubernetesBackend
+    from backends.kubernetes.watch import start_watch
+    from experiments.runner import compose_config, make_stream, prepare
+
+    admin = apis[0]
+    p = prepare(compose_config(["cluster=single_node", "workload.n_jobs=80", "workload.load=1.5", "seed=1",
+                                "workload.mix.bert-99=0", "workload.mix.retinanet=0", "workload.private_fraction=0",
+                                "experiment.progress=false"]))
+    ns = f"batch-{secrets.token_hex(3)}"
+    admin.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    q, stop = queue.Queue(), threading.Event()
+    start_watch("pod", admin.list_namespaced_pod, q, stop, WatchStats(), namespace=ns)
+    try:
+        be = KubernetesBackend(state_dir=str(k8s.state_dir), namespace=ns, time_scale=100.0, timeout_s=60.0)
+        res = be.run(p.testbed, p.profile, make_policy("clockwork"), make_stream(p), p.seed)
+    finally:
+        stop.set()
+    jobs, st = res.jobs, be.last_run["scheduler"]
+    assert len(jobs) == 80 and set(jobs["status"]) <= {"completed", "failed"}
+    assert (jobs.loc[jobs["status"] == "failed", "reason"].str.len() > 0).all()
+    assert be.last_run["driver"]["timed_out"] == 0
+    assert st.batches > 0 and st.riders > 0 and st.orphaned == 0
+    done = jobs[jobs["status"] == "completed"]
+    batched = done[done["batch_jobs"] > 1]
+    assert len(batched) > 0, "clockwork batched no job: the test saw no batch"
+    # members of one execution: same node, config, start, finish and service; as many as batch_jobs say
+    for _, g in batched.groupby(["start_ms", "finish_ms"]):
+        assert len(g) == g["batch_jobs"].iloc[0] and (g["batch_jobs"] == len(g)).all()
+        for c in ("node", "engine", "precision", "batch", "threads", "power_mode", "service_ms"):
+            assert g[c].nunique() == 1, c
+        assert g["queries"].sum() <= g["batch"].iloc[0]
+        e = (g["energy_mj"] / g["queries"]).dropna()  # split by queries: the same energy per query for each
+        assert np.allclose(e, e.iloc[0]) if len(e) else True  # (NaN: the trace has no power for the config)
+    seen_held, leaders, riders = set(), {}, {}
+    while not q.empty():
+        _, typ, obj = q.get_nowait()
+        for pod in (obj if typ == "SYNC" else [obj]):
+            c = scheduled_false(pod)
+            if c is not None and c[0] == N.REASON_HELD and not pod.spec.node_name and pod.status.phase == "Pending":
+                seen_held.add(pod.metadata.name)
+            ann = pod.metadata.annotations or {}
+            if pod.spec.node_name and N.ANN_BATCH_RIDERS in ann:
+                leaders[pod.metadata.name] = (pod.spec.node_name, ann[N.ANN_BATCH_RIDERS].split(","))
+            if pod.spec.node_name and N.ANN_BATCH_LEADER in ann:
+                riders[pod.metadata.name] = (pod.spec.node_name, ann[N.ANN_BATCH_LEADER])
+    assert leaders and {r for _, rs in leaders.values() for r in rs} == set(riders)
+    assert all(leaders[lead][0] == node for node, lead in riders.values())
+    assert set(riders) <= seen_held  # a rider is a held job: it said so, Pending, before its bind
+    assert (jobs.loc[jobs["job_id"].isin([int(r.split("-")[1]) for r in riders]), "hold_ms"] > 0).all()

@@ -305,3 +305,227 @@ def test_scheduler_holds_recalls_binds_on_freed_capacity_and_expires():
     assert events == [("a", "Scheduled", "Normal"), ("b", "Held", "Normal"), ("b", "Scheduled", "Normal"),
                       ("c", "FailedScheduling", "Warning"), ("c", "Held", "Normal"), ("d", "Held", "Normal"),
                       ("d", "Scheduled", "Normal"), ("e", "Held", "Normal")]
+
+
+def test_scheduler_binds_a_batchs_riders_then_its_leader_and_keeps_refused_riders_held():
+    """Placement.riders live: riders are bound before the leader, each Binding naming the other side (the leader's
+    only the riders that were bound), with its own hold ms; the view holds the whole execution on the leader's
+    entry and counts riders until each is seen to finish; a rider failing a filter there stays held; a rider that
+    is not held, or of another model, is a policy error; when the leader's Binding fails its bound riders are
+    recorded to run alone."""
+    from concurrent.futures import wait
+
+    from conftest import entry, single_node_testbed
+
+    from backends.kubernetes.scheduler import Scheduler
+    from synergai.central import FREED
+    from synergai.domain import Config, Placement
+    from synergai.policy import Policy
+    from synergai.profile import DeterministicDist, PerformanceProfile
+
+    b4 = Config("tensorrt", "int8", 4, 0, "MAXN")
+
+    class BatchOnFree(Policy):
+        """Holds every new job; a freed node takes the most urgent held job with ``riders(held)`` riding."""
+
+        name = "batch_on_free"
+        riders = staticmethod(lambda held: tuple(j.id for j in held[1:]))
+
+        def schedule(self, jobs, view):
+            return [Placement.hold(j.id, "wait") for j in jobs]
+
+        def dispatch(self, held, view, wake):
+            if wake.reason == FREED:
+                yield Placement(held[0].id, "n0", b4, 20.0, 10.0, "batch", riders=self.riders(held))
+
+    clk, api = _ManualClock(), _FakeApi()
+    profile = PerformanceProfile([entry("dev", "m", DeterministicDist(10.0), config=b4),
+                                  entry("dev", "m2", DeterministicDist(10.0), config=b4)])
+    pol = BatchOnFree()
+    s = Scheduler(api, pol, profile, single_node_testbed().network, clock=clk)
+
+    def free_slot(t):  # capacity freed on n0
+        clk.t = t
+        s._dispatch(FREED, "n0")
+
+    try:
+        s._sync_nodes([_node("n0")])
+        pods = {x: _job_pod(x, 100) for x in "abcd"}
+        pods["c"].spec.node_selector = {"zone": "elsewhere"}  # fails NodeAffinity on n0: stays held
+        for t, x in enumerate("abcd"):
+            clk.t = float(t)
+            s._pod_event(pods[x])
+            s._schedule_due()
+        assert len(s.held) == 4
+        free_slot(5.0)
+        ids = {x: s._job_ids[f"uid-{x}"] for x in "abcd"}
+        assert {"uid-a", "uid-b", "uid-d"} <= set(s._placed) and [j.id for j in s.held.jobs] == [ids["c"]]
+        assert s._placed["uid-a"].riders == ["uid-b", "uid-d"] and s._placed["uid-b"].leader == "uid-a"
+        assert s.view.outstanding("n0") == 3 and s.stats.batches == 1 and s.stats.riders == 2
+        assert s.stats.hold_ms == {"a": 5.0, "b": 4.0, "d": 2.0}
+        done = _job_pod("b", 100)
+        done.spec.node_name, done.status.phase = "n0", "Succeeded"
+        done.metadata.annotations.update({N.ANN_FINISH_MS: "16.0", N.ANN_SERVICE_MS: "10.0"})
+        clk.t = 16.0
+        s._pod_event(done)  # a rider seen to finish: no longer outstanding, its leader forgets it
+        assert s.view.outstanding("n0") == 2 and s._placed["uid-a"].riders == ["uid-d"]
+        s._pod_gone("uid-c", "pod deleted")  # the policies below batch the most urgent held job
+        m2 = _job_pod("f", 100)
+        m2.metadata.annotations[N.ANN_MODEL] = "m2"
+        for pod in (_job_pod("e", 100), m2):
+            s._pod_event(pod)
+        s._schedule_due()
+        pol.riders = staticmethod(lambda held: tuple(j.id for j in held if j.model == "m2"))
+        with pytest.raises(RuntimeError, match=r"\(m2\) cannot join a batch of m"):
+            free_slot(17.0)  # e leads
+        pol.riders = staticmethod(lambda held: (10_000,))
+        with pytest.raises(RuntimeError, match="rider 10000 of job .* is not a held job"):
+            free_slot(18.0)  # f leads
+    finally:
+        s._pool.shutdown(wait=True)
+        s._events.shutdown(wait=True)
+    binds = [x for x in api.calls if x[0] == "bind"]
+    assert [x[1] for x in binds] == ["b", "d", "a"]  # riders first, then the leader naming them
+    assert binds[2][3][N.ANN_BATCH_RIDERS] == "b,d" and N.ANN_BATCH_LEADER not in binds[2][3]
+    assert all(x[3][N.ANN_BATCH_LEADER] == "a" and x[2] == "n0" for x in binds[:2])
+    assert [x[3][N.ANN_HOLD_MS] for x in binds] == ["4.0", "2.0", "5.0"]
+    assert {x[3][N.ANN_BATCH] for x in binds} == {"4"}
+
+    # the leader's Binding fails: the rider that was bound is recorded alone (the agent runs it alone)
+    class FailLeader(_FakeApi):
+        def create_namespaced_pod_binding(self, name, ns, body, **kw):
+            if name == "a":
+                from kubernetes.client.rest import ApiException
+
+                raise ApiException(status=422, reason="Unprocessable")
+            super().create_namespaced_pod_binding(name, ns, body, **kw)
+
+    clk, api = _ManualClock(), FailLeader()
+    pol = BatchOnFree()
+    s = Scheduler(api, pol, profile, single_node_testbed().network, clock=clk)
+    try:
+        s._sync_nodes([_node("n0")])
+        for x in "ab":
+            s._pod_event(_job_pod(x, 100))
+        s._schedule_due()
+        free_slot(1.0)
+        wait(list(s._writes.values()))
+        while not s._q.empty():
+            item = s._q.get_nowait()
+            if item[0] == "bind":
+                s._bind_answer(item[1], item[2])
+        assert "uid-a" not in s._placed and s._placed["uid-b"].leader is None and s.stats.orphaned == 1
+        assert s.view.outstanding("n0") == 1 and s._recorded["uid-a"][0] == "SynergAIBindFailed"
+    finally:
+        s._pool.shutdown(wait=True)
+        s._events.shutdown(wait=True)
+    assert [x[1] for x in api.calls if x[0] == "bind"] == ["b"]
+
+
+# ---------------------------------------------------------------- the node agent's batches, with a fake API
+class _AgentApi:
+    def __init__(self):
+        self.ann, self.phase = {}, {}
+
+    def patch_namespaced_pod(self, name, ns, body, **kw):
+        self.ann.setdefault(name, {}).update(body["metadata"]["annotations"])
+
+    def patch_namespaced_pod_status(self, name, ns, body, **kw):
+        self.phase.setdefault(name, []).append((body["status"]["phase"], body["status"].get("reason")))
+
+    def patch_node_status(self, *a, **kw):
+        pass
+
+
+def _bound_pod(name, queries=1, **ann_over):
+    ann = {N.ANN_MODEL: "m", N.ANN_ORIGIN_SITE: "s", N.ANN_QUERIES: str(queries), N.ANN_POLICY: "p",
+           N.ANN_ENGINE: "tensorrt", N.ANN_PRECISION: "int8", N.ANN_BATCH: "4", N.ANN_THREADS: "0",
+           N.ANN_POWER_MODE: "MAXN", N.ANN_DECISION_MS: "0.0", **ann_over}
+    return client.V1Pod(metadata=client.V1ObjectMeta(name=name, namespace="ns", uid=f"uid-{name}", annotations=ann),
+                        spec=client.V1PodSpec(node_name="n0", containers=[]), status=client.V1PodStatus(phase="Pending"))
+
+
+def test_agent_runs_a_batch_as_one_execution_and_riders_without_a_leader_alone():
+    """A leader and the riders it lists: one execution once all inputs are in, one service draw for all queries,
+    units booked once, every member ends with it (same times, batch-jobs / batch-queries); a member deleted before
+    the start is left out; a rider whose leader is bound without it, or never bound, runs alone; a node failure
+    fails every member (and a waiting rider) as lost."""
+    import heapq
+
+    from conftest import entry, single_node_testbed
+
+    from backends.kubernetes.agent import NodeAgent
+    from synergai.domain import Config
+    from synergai.profile import DeterministicDist, PerformanceProfile
+
+    b4 = Config("tensorrt", "int8", 4, 0, "MAXN")
+    tb = single_node_testbed()
+    clk, api = _ManualClock(), _AgentApi()
+    ag = NodeAgent(api, tb.nodes, tb.network, PerformanceProfile([entry("dev", "m", DeterministicDist(10.0), config=b4)]),
+                   clock=clk, writers=1, batch_wait_s=0.05)
+
+    def advance(t):  # fire the agent's timers up to experiment ms t
+        while ag._timers and ag._timers[0][0] <= clk.wall_s(t):
+            w, _, fn, arg = heapq.heappop(ag._timers)
+            clk.t = max(clk.t, w * 1000.0)
+            fn(arg)
+        clk.t = t
+
+    pod = lambda name, **kw: ("pod", "MODIFIED", _bound_pod(name, **kw))  # noqa: E731
+    for x in "bc":
+        ag._handle(pod(x, **{N.ANN_BATCH_LEADER: "a"}))
+    ag._handle(pod("a", queries=2, **{N.ANN_BATCH_RIDERS: "b,c"}))
+    ag._handle(pod("e", **{N.ANN_BATCH_LEADER: "y"}))
+    ag._handle(pod("y"))  # e's leader, bound without it: e runs alone
+    ag._handle(pod("d", **{N.ANN_BATCH_LEADER: "x"}))  # x is never bound: d runs alone after batch_wait_s
+    ag._handle(("pod", "DELETED", _bound_pod("c", **{N.ANN_BATCH_LEADER: "a"})))  # before the start: left out
+    advance(100.0)
+    for w in ag._writers:
+        w.submit(lambda: None).result()
+    a, b = api.ann["a"], api.ann["b"]
+    assert "c" not in api.ann and api.phase["a"][-1] == ("Succeeded", None) == api.phase["b"][-1]
+    assert a[N.ANN_BATCH_JOBS] == b[N.ANN_BATCH_JOBS] == "2" and a[N.ANN_BATCH_QUERIES] == "3"
+    for k in (N.ANN_START_MS, N.ANN_FINISH_MS, N.ANN_SERVICE_MS):
+        assert a[k] == b[k]
+    assert float(a[N.ANN_SERVICE_MS]) == 10.0  # ceil(3 / 4) = 1 call
+    for x in "dey":
+        assert api.phase[x][-1] == ("Succeeded", None) and N.ANN_BATCH_JOBS not in api.ann[x]
+    assert float(api.ann["d"][N.ANN_START_MS]) >= 50.0  # it waited batch_wait_s for its leader
+    assert ag.stats.busy_unit_ms[("n0", "accel")] == pytest.approx(4 * 10.0)  # a's batch once; d, e, y alone
+
+    ag._handle(pod("g", **{N.ANN_BATCH_LEADER: "f", N.ANN_DECISION_MS: "100.0"}))
+    ag._handle(pod("h", **{N.ANN_BATCH_LEADER: "z", N.ANN_DECISION_MS: "100.0"}))  # still waiting
+    ag._handle(pod("f", **{N.ANN_BATCH_RIDERS: "g", N.ANN_DECISION_MS: "100.0"}))
+    ag._handle(("fail", "n0", "crash"))
+    for w in ag._writers:
+        w.submit(lambda: None).result()
+        w.shutdown(wait=True)
+    for x in "fgh":
+        assert api.phase[x][-1] == ("Failed", N.REASON_NODE_LOST) and "crash" in api.ann[x][N.ANN_FAIL_REASON]
+    assert not ag._runs and not ag._waiting and not ag._parked
+
+
+def test_driver_fills_batch_jobs_and_splits_a_batchs_energy_by_queries():
+    """The agent's batch-jobs / batch-queries on each member -> the batch_jobs column and power x queries/total, as
+    the simulator's jobs table; a job alone keeps its whole power."""
+    import numpy as np
+    from conftest import entry, single_node_testbed
+
+    from backends.kubernetes.driver import _jobs_table, _row_from
+    from synergai.domain import Config
+    from synergai.profile import DeterministicDist, PerformanceProfile
+    from synergai.workload import JobStream
+
+    b4 = Config("tensorrt", "int8", 4, 0, "MAXN")
+    profile = PerformanceProfile([entry("dev", "m", DeterministicDist(10.0), config=b4, power_w=6.0)])
+    stream = JobStream(np.array([0.0, 1.0, 2.0]), np.zeros(3, dtype=np.int64), np.zeros(3, dtype=np.int64),
+                       np.zeros(3, dtype=bool), ["m"], ["s"], {"m": 100.0}, {"m": 0}, np.array([1, 2, 1]))
+    rows = []
+    for q, batch in ((1, {N.ANN_BATCH_JOBS: "2", N.ANN_BATCH_QUERIES: "3"}),
+                     (2, {N.ANN_BATCH_JOBS: "2", N.ANN_BATCH_QUERIES: "3"}), (1, {})):
+        pod = _bound_pod("p", queries=q, **{N.ANN_START_MS: "5.0", N.ANN_FINISH_MS: "15.0", N.ANN_SERVICE_MS: "10.0",
+                                            **batch})
+        rows.append({**_row_from(pod.metadata.annotations, pod, "completed", ""), "retries": 0})
+    j = _jobs_table(rows, stream, single_node_testbed(), profile)
+    assert j["batch_jobs"].tolist() == [2, 2, 1]
+    assert j["energy_mj"].tolist() == pytest.approx([6.0 * 10 / 3, 6.0 * 10 * 2 / 3, 6.0 * 10])

@@ -9,6 +9,15 @@ heartbeats fresh, and plays kubelet for pods bound to them:
 - **local hardware**: the same, but the job really executes through the worker (ONNX Runtime) on this machine
   and the measured wall time is its service time.
 
+A batch (``synergai.io/batch-riders`` on the leader's Binding, ``batch-leader`` on each rider's; see
+scheduler.py) is one execution, as in the simulator: it queues once every member's input has arrived (each
+member's own transfer from its origin site), runs ``ceil(total queries / batch)`` calls, books its units once,
+and every member ends with it (same start, finish and service; its own transfer; ``batch-jobs`` and
+``batch-queries`` for the energy share). A member deleted before the start is left out. A rider waits on its
+node for its leader; it runs alone when the leader is seen bound without it or elsewhere, ends, is deleted, or is
+not bound within ``batch_wait_s`` wall seconds (the scheduler's rule when the leader's Binding fails). In
+local-hardware mode the worker really runs the batch: one ``run_inference`` over all members' queries.
+
 Outcomes go onto the pod: annotations with experiment-clock times (Kubernetes timestamps have 1 s
 resolution), then phase Running / Succeeded / Failed. Pods marked for deletion are stopped and deleted with
 grace period 0, as a kubelet confirms a deletion. ``fail_node`` / ``recover_node`` inject node failures.
@@ -49,11 +58,21 @@ class AgentStats:
     watch: WatchStats = field(default_factory=WatchStats)
 
 
+@dataclass
+class _Member:
+    """A pod in an execution: its own transfer and queries."""
+
+    pod: object
+    transfer_ms: float
+    queries: int
+
+
 class _PodRun:
-    """One pod on one node: transfer -> pool queue -> service, driven by the agent's timer loop."""
+    """One execution on one node -- a pod, or a batch's pods (``members``, leader first): transfer -> pool queue
+    -> service, driven by the agent's timer loop."""
 
     __slots__ = ("agent", "uid", "pod", "node", "entry", "units", "pool", "arrive_ms", "transfer_ms",
-                 "start_ms", "service_ms", "done", "queries", "priority")
+                 "start_ms", "service_ms", "done", "priority", "members", "batch", "jobs", "queries")
 
     def __init__(self, agent, uid, pod, node, entry, pool, priority, transfer_ms, arrive_ms, queries):
         self.agent, self.uid, self.pod, self.node, self.entry = agent, uid, pod, node, entry
@@ -61,7 +80,9 @@ class _PodRun:
         self.priority = priority  # the PriorityPool queue key (sim.shared: a pool waiter)
         self.start_ms = self.service_ms = math.nan
         self.done = False
-        self.queries = queries
+        self.members = {uid: _Member(pod, transfer_ms, queries)}  # uid -> member; ended or deleted ones leave
+        self.batch = False  # formed with riders: its members say so (batch-jobs, batch-queries)
+        self.jobs, self.queries = 1, queries  # the execution's size, fixed at its start
 
     def start(self):  # called by the pool when units are free
         self.agent._start(self)
@@ -88,7 +109,7 @@ class NodeAgent:
     def __init__(self, api, nodes: list[Node], network: Network, profile: PerformanceProfile, *,
                  clock: Clock | None = None, mode: str = "emulated", seed: int = 0, heartbeat_s: float = 10.0,
                  execute: bool = True, writers: int = 4, model_dir=None, labels: dict | None = None,
-                 foreign_duration_ms: float | None = None):
+                 foreign_duration_ms: float | None = None, batch_wait_s: float = 10.0):
         if mode not in MODES:
             raise ValueError(f"agent mode must be one of {MODES}, got {mode!r}")
         self.api, self.network, self.profile = api, network, profile
@@ -100,6 +121,9 @@ class NodeAgent:
         # pods bound to our nodes that no SynergAI scheduler placed: Succeeded after this long (experiment ms),
         # None: they run until deleted (as with KWOK)
         self.foreign_duration_ms = foreign_duration_ms
+        self.batch_wait_s = batch_wait_s  # a rider whose leader is not bound within this runs alone
+        self._waiting: dict[tuple, dict] = {}  # (namespace, leader pod) -> {uid: rider pod} bound, waiting
+        self._parked: dict[str, tuple] = {}  # rider uid -> its key in _waiting
         self.base_network = network
         self.partition_policy = "wait"  # a pod whose input has no path: wait for a path, or fail at once
         self._links: dict = {}  # frozenset(a, b) -> replacement Link, or None (partition)
@@ -258,9 +282,12 @@ class NodeAgent:
     def _handle(self, item) -> None:
         kind, typ, obj = item
         if kind == "pod":
-            for pod in (obj if typ == "SYNC" else [obj]):
+            # a relist: riders before leaders, so a leader finds its riders (a watch delivers them first anyway)
+            for pod in (sorted(obj, key=lambda p: N.ANN_BATCH_LEADER not in (p.metadata.annotations or {}))
+                        if typ == "SYNC" else [obj]):
                 if typ == "DELETED":
                     self._gone(pod.metadata.uid)
+                    self._orphan((pod.metadata.namespace, pod.metadata.name))
                 else:
                     self._pod(pod)
         elif kind == "fail":
@@ -269,7 +296,7 @@ class NodeAgent:
             self._down.discard(typ)
             self._write(typ, self._report, typ, True)
         elif kind == "done":
-            self._finished(obj[0], obj[1], obj[2])
+            self._finished(*obj)
         elif kind == "throttle":
             self._throttle[typ] = obj
         elif kind == "link":
@@ -280,7 +307,40 @@ class NodeAgent:
                 self._unblocked_at[pod.metadata.uid] = self.clock.now_ms()
                 self._pod(pod)
 
-    def _pod(self, pod) -> None:
+    def _pod(self, pod, alone: bool = False) -> None:
+        self._pod_run(pod, alone)
+        md = pod.metadata
+        key = (md.namespace, md.name)
+        if key in self._waiting and (pod.spec.node_name or md.deletion_timestamp is not None
+                                     or (pod.status and pod.status.phase in ("Succeeded", "Failed"))):
+            self._orphan(key)  # a leader riders wait for, bound without taking them (elsewhere, failed, gone)
+
+    def _orphan(self, key) -> None:
+        """Riders whose leader will not take them: each runs alone."""
+        for uid, pod in self._waiting.pop(key, {}).items():
+            self._parked.pop(uid, None)
+            self._pod(pod, alone=True)
+
+    def _unpark(self, uid: str):
+        """A waiting rider leaves the wait: its pod, or None if it was not waiting."""
+        key = self._parked.pop(uid, None)
+        if key is None:
+            return None
+        w = self._waiting[key]
+        pod = w.pop(uid)
+        if not w:
+            del self._waiting[key]
+        return pod
+
+    def _wait_over(self, uid: str) -> None:
+        key = self._parked.get(uid)
+        pod = self._unpark(uid)
+        if pod is not None:
+            log.info("rider %s/%s: leader %s not bound within %.0f s, it runs alone", key[0], pod.metadata.name,
+                     key[1], self.batch_wait_s)
+            self._pod(pod, alone=True)
+
+    def _pod_run(self, pod, alone: bool) -> None:
         node = pod.spec.node_name
         if node not in self.nodes:
             return
@@ -291,7 +351,8 @@ class NodeAgent:
                         _request_timeout=10)
             self.stats.deleted += 1
             return
-        if uid in self._runs or uid in self._ended or (pod.status and pod.status.phase in ("Succeeded", "Failed")):
+        if uid in self._runs or uid in self._ended or uid in self._parked or \
+                (pod.status and pod.status.phase in ("Succeeded", "Failed")):
             return
         if not self.execute:
             return
@@ -316,8 +377,12 @@ class NodeAgent:
             self._end(uid, pod, False, f"config needs {entry.units} {entry.resource} units, {node} has "
                                        f"{n.capacity(entry.resource)}")
             return
-        nbytes = int(ann_float(ann, N.ANN_INPUT_BYTES, 0.0))
-        transfer = self.network.transfer_ms(ann.get(N.ANN_ORIGIN_SITE, n.site), n.site, nbytes)
+        if N.ANN_BATCH_LEADER in ann and not alone:  # a rider: its leader's execution takes it
+            key = self._parked[uid] = (md.namespace, ann[N.ANN_BATCH_LEADER])
+            self._waiting.setdefault(key, {})[uid] = pod
+            self._at(self.clock.now_ms() + self.batch_wait_s * 1000.0 / self.clock.scale, self._wait_over, uid)
+            return
+        transfer = self._transfer(ann, n)
         if not math.isfinite(transfer):
             if self.partition_policy == "wait" and self.base_network.route(ann.get(N.ANN_ORIGIN_SITE), n.site):
                 self._blocked.append(pod)  # partitioned now, reachable by design: wait for the link to heal
@@ -330,7 +395,30 @@ class NodeAgent:
         run = _PodRun(self, uid, pod, node, entry, self.pools[node][entry.resource], prio if math.isfinite(prio) else 0.0,
                       transfer, decided + transfer, queries)
         self._runs[uid] = run
+        if ann.get(N.ANN_BATCH_RIDERS):
+            self._join_riders(run, ann[N.ANN_BATCH_RIDERS].split(","), decided)
         self._at(run.arrive_ms, self._arrived, run)
+
+    def _transfer(self, ann, n: Node) -> float:
+        nbytes = int(ann_float(ann, N.ANN_INPUT_BYTES, 0.0))
+        return self.network.transfer_ms(ann.get(N.ANN_ORIGIN_SITE, n.site), n.site, nbytes)
+
+    def _join_riders(self, run: _PodRun, names: list[str], decided: float) -> None:
+        """The leader's listed riders waiting on its node join its execution (the last input starts it); any
+        other rider waiting for it runs alone."""
+        md = run.pod.metadata
+        n, listed = self.nodes[run.node], set(names)
+        for uid, pod in self._waiting.pop((md.namespace, md.name), {}).items():
+            del self._parked[uid]
+            ann = pod.metadata.annotations or {}
+            tr = self._transfer(ann, n)
+            if pod.spec.node_name != run.node or pod.metadata.name not in listed or not math.isfinite(tr):
+                self._pod(pod, alone=True)
+                continue
+            run.members[uid] = _Member(pod, tr, max(1, int(ann_float(ann, N.ANN_QUERIES, 1.0))))
+            run.arrive_ms = max(run.arrive_ms, decided + tr)
+            run.batch = True
+            self._runs[uid] = run
 
     def _foreign(self, uid, pod, n: Node) -> None:
         from .constraints import pod_constraints
@@ -373,10 +461,12 @@ class NodeAgent:
 
     def _start(self, run: _PodRun) -> None:
         run.start_ms = max(self.clock.now_ms(), run.arrive_ms)
+        run.jobs, run.queries = len(run.members), sum(m.queries for m in run.members.values())
         self.stats.started += 1
-        md = run.pod.metadata
-        self._write(run.uid, self.api.patch_namespaced_pod_status, md.name, md.namespace,
-                    {"status": {"phase": "Running", "startTime": _iso()}})
+        for uid, m in run.members.items():
+            md = m.pod.metadata
+            self._write(uid, self.api.patch_namespaced_pod_status, md.name, md.namespace,
+                        {"status": {"phase": "Running", "startTime": _iso()}})
         if self.mode == "emulated":
             svc = self.sampler.draw_for(run.entry, run.queries)
             run.service_ms = svc * self._throttle.get(run.node, 1.0)
@@ -385,7 +475,7 @@ class NodeAgent:
             self._exec.submit(self._execute, run)
 
     def _done_emulated(self, run: _PodRun) -> None:
-        self._finished(run.uid, True, "")
+        self._finished(run, True, "")
 
     def _execute(self, run: _PodRun) -> None:
         from .worker import run_inference
@@ -395,13 +485,12 @@ class NodeAgent:
             r = run_inference(run.entry.model, c.engine, c.precision, c.batch, c.threads, run.queries,
                               model_dir=self.model_dir)
             run.service_ms = r.service_ms
-            self._q.put(("done", None, (run.uid, True, "")))
+            self._q.put(("done", None, (run, True, "")))
         except Exception as exc:  # noqa: BLE001  -- the job fails with the worker's reason
-            self._q.put(("done", None, (run.uid, False, f"worker: {short_error(exc)}")))
+            self._q.put(("done", None, (run, False, f"worker: {short_error(exc)}")))
 
-    def _finished(self, uid: str, ok: bool, reason: str) -> None:
-        run = self._runs.get(uid)
-        if run is None or run.done:
+    def _finished(self, run: _PodRun, ok: bool, reason: str) -> None:
+        if run.done:
             return
         if self.mode == "local_hardware":  # measured: the job ends when the worker returns
             run.service_ms = run.service_ms if ok else self.clock.now_ms() - run.start_ms
@@ -409,7 +498,8 @@ class NodeAgent:
         key = (run.node, run.entry.resource)
         self.stats.busy_unit_ms[key] = self.stats.busy_unit_ms.get(key, 0.0) + run.units * run.service_ms
         run.pool.release(run.units)
-        self._end(uid, run.pod, ok, reason, run, finish)
+        for uid, m in list(run.members.items()):
+            self._end(uid, m.pod, ok, reason, run, finish)
 
     def _end(self, uid, pod, ok, reason, run: _PodRun | None = None, finish_ms: float | None = None,
              lost: bool = False) -> None:
@@ -425,8 +515,11 @@ class NodeAgent:
         now = self.clock.now_ms()
         ann = {N.ANN_FINISH_MS: repr(float(finish_ms if finish_ms is not None else now))}
         if run is not None:
-            ann.update({N.ANN_TRANSFER_MS: repr(run.transfer_ms), N.ANN_START_MS: repr(run.start_ms),
-                        N.ANN_SERVICE_MS: repr(run.service_ms)})
+            m = run.members.get(uid) if isinstance(run, _PodRun) else None
+            ann.update({N.ANN_TRANSFER_MS: repr(m.transfer_ms if m else run.transfer_ms),
+                        N.ANN_START_MS: repr(run.start_ms), N.ANN_SERVICE_MS: repr(run.service_ms)})
+            if m is not None and run.batch:
+                ann.update({N.ANN_BATCH_JOBS: str(run.jobs), N.ANN_BATCH_QUERIES: str(run.queries)})
         if not ok:
             ann[N.ANN_FAIL_REASON] = reason
         self.stats.succeeded += ok
@@ -445,8 +538,11 @@ class NodeAgent:
 
     def _gone(self, uid: str) -> None:
         self._blocked = [p for p in self._blocked if p.metadata.uid != uid]
+        self._unpark(uid)
         run = self._runs.pop(uid, None)
-        if run is not None and not run.done:
+        if isinstance(run, _PodRun) and len(run.members) > 1:  # a batch goes on without the member
+            del run.members[uid]
+        elif run is not None and not run.done:
             run.done = True
             if not math.isnan(run.start_ms):  # it held units: give them back
                 run.pool.release(run.units)
@@ -463,13 +559,17 @@ class NodeAgent:
         self.pools[name] = {CPU: PriorityPool(n.cpu_cores), ACCEL: PriorityPool(n.accel_slots)}
         blocked = [p for p in self._blocked if p.spec.node_name == name]
         self._blocked = [p for p in self._blocked if p.spec.node_name != name]
-        for pod in blocked:
+        parked = [self._waiting[k][u] for u, k in self._parked.items() if self._waiting[k][u].spec.node_name == name]
+        for pod in parked:
+            self._unpark(pod.metadata.uid)
+        for pod in blocked + parked:
             self._end(pod.metadata.uid, pod, False, f"node {name} failed: {reason}", lost=True)
         for uid, run in list(self._runs.items()):
             if run.node == name:  # the old pools die with the node: nothing queued there starts any more
                 run.done = True
                 self._runs.pop(uid, None)
-                self._end(uid, run.pod, False, f"node {name} failed: {reason}", lost=True)
+                m = run.members.get(uid) if isinstance(run, _PodRun) else None
+                self._end(uid, m.pod if m else run.pod, False, f"node {name} failed: {reason}", lost=True)
 
 
 def _unqueue(run: _PodRun) -> None:

@@ -447,6 +447,8 @@ def _row_from(ann, pod, status, reason) -> dict:
         "transfer_ms": ann_float(ann, N.ANN_TRANSFER_MS),
         "start_ms": ann_float(ann, N.ANN_START_MS), "finish_ms": ann_float(ann, N.ANN_FINISH_MS),
         "service_ms": ann_float(ann, N.ANN_SERVICE_MS),
+        # a batch's member (the agent writes both on each): jobs and total queries of its execution
+        "batch_jobs": int(ann_float(ann, N.ANN_BATCH_JOBS, 1)), "batch_queries": ann_float(ann, N.ANN_BATCH_QUERIES),
     }
 
 
@@ -530,6 +532,9 @@ def _jobs_table(rows, stream, testbed, profile) -> pd.DataFrame:
     for c in ("engine", "precision", "power_mode"):
         cols[c] = df[c].to_numpy(object)
     bj = df["batch_jobs"].fillna(1).to_numpy(np.int32) if "batch_jobs" in df else np.ones(len(df), np.int32)
+    if "batch_queries" in df:  # a batch's energy is shared by its members, by queries (as the simulator does)
+        bq = df["batch_queries"].to_numpy(float)
+        pw *= np.where(np.isfinite(bq) & (bq > 0), stream.queries / np.where(bq > 0, bq, 1.0), 1.0)
     cols.update(batch=df["batch"].to_numpy(), batch_jobs=bj, threads=df["threads"].to_numpy(),
                 retries=df["retries"].to_numpy(),
                 reason=df["reason"].fillna("").to_numpy(object))

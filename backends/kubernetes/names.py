@@ -42,6 +42,10 @@ ANN_PREDICTED_SERVICE_MS = f"{DOMAIN}/predicted-service-ms"
 ANN_DECISION_MS = f"{DOMAIN}/decision-ms"
 ANN_PRIORITY = f"{DOMAIN}/priority"
 ANN_HOLD_MS = f"{DOMAIN}/hold-ms"  # late binding: ms the job waited in the scheduler's central queue (0: never)
+# cross-job batching (Placement.riders): a rider's Binding names its leader pod; the leader's, bound after its
+# riders, names the riders that were bound (comma-separated pod names, same namespace); see scheduler.py
+ANN_BATCH_LEADER = f"{DOMAIN}/batch-leader"
+ANN_BATCH_RIDERS = f"{DOMAIN}/batch-riders"
 
 # Pod annotations: the outcome (written by the node agent / worker)
 ANN_START_MS = f"{DOMAIN}/start-ms"
@@ -49,6 +53,8 @@ ANN_FINISH_MS = f"{DOMAIN}/finish-ms"
 ANN_SERVICE_MS = f"{DOMAIN}/service-ms"
 ANN_TRANSFER_MS = f"{DOMAIN}/transfer-ms"
 ANN_FAIL_REASON = f"{DOMAIN}/fail-reason"
+ANN_BATCH_JOBS = f"{DOMAIN}/batch-jobs"  # a batch's members: pods in the execution (the energy is split by
+ANN_BATCH_QUERIES = f"{DOMAIN}/batch-queries"  # queries / batch-queries, the execution's total)
 
 # pod status reason the node agent sets when a pod fails with its node (the driver retries those jobs)
 REASON_NODE_LOST = "SynergAINodeLost"

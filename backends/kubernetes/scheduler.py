@@ -30,6 +30,15 @@ Extension points, in the order a pod meets them (kube-scheduler's framework, red
 - **re-check, bind**: the placement is checked against every filter again (a placement that fails is refused
   with the filter's reason, never bound), then a Binding whose annotations carry the chosen config, so node and
   config land atomically; one bind per pod ever (409 = someone else won: forget it); transient errors back off;
+- **batches** (``Placement.riders``, ``synergai.central``): riders must be held jobs of the leader's model (else
+  a RuntimeError: a policy bug, as in the simulator); each is re-checked against every filter on the leader's
+  node and config, and one that fails stays held. The view gets the leader's entry for the whole execution (the
+  last member's arrival, the service of all queries) and ``on_riders``. One API task binds the riders first
+  (``synergai.io/batch-leader`` = the leader's pod), then the leader with ``synergai.io/batch-riders`` = the
+  riders that were bound, so the node agent never waits for a member that will not come. The rule when the
+  leader's Binding fails: its bound riders run alone (the view records them as single placements; the agent
+  runs a rider alone whose leader is seen bound without it, elsewhere, or gone, or is not bound within its
+  ``batch_wait_s``); a rider whose own Binding fails is decided afresh like any pod whose bind failed;
 - **explain**: an Event per decision, and ``PodScheduled=False`` with the reason on a rejection (a pod's API writes
   go out in order: a hold's condition never lands after the rejection or the Binding that follows it);
 - **observe**: pods that start, finish or vanish update the view and feed ``policy.observe``.
@@ -47,7 +56,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 import numpy as np
@@ -100,6 +109,9 @@ class SchedulerStats:
     expired: int = 0  # held jobs failed because their deadline passed while held
     hold_conditions: list = field(default_factory=list)  # pods whose PodScheduled=False SynergAIHeld was written
     hold_ms: dict = field(default_factory=dict)  # pod name -> ms in the central queue (pods ever held)
+    batches: int = 0  # batch executions bound (leaders with at least one rider)
+    riders: int = 0  # riders bound into them (binds submitted)
+    orphaned: int = 0  # bound riders whose leader's bind failed: they run alone
     watch: WatchStats = field(default_factory=WatchStats)
 
 
@@ -109,6 +121,8 @@ class _Placed:
     node: str
     placement: Placement
     started: bool = False
+    riders: list = field(default_factory=list)  # a batch's leader: its riders' uids (placed, not seen to finish)
+    leader: str | None = None  # a batch's rider: its leader's uid
 
 
 @dataclass
@@ -364,14 +378,16 @@ class Scheduler:
         rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(self.seed, spawn_key=(2,))))
         self.policy.prepare(self.profile, nodes, self.network, rng)
         for p in self._placed.values():
-            self._record(p.job, p.placement)
+            if p.leader is None or p.leader not in self._placed:  # a rider is part of its leader's entry
+                self._record(p.job, p.placement, [self._placed[u].job for u in p.riders if u in self._placed])
         foreign, self._foreign = self._foreign, {}
         for uid, (node, _keys, units) in foreign.items():
             self._add_foreign(uid, node, units)
         self._requeue_all("node set changed")
 
-    def _record(self, job: Job, pl: Placement) -> bool:
-        """Tell the view about a placement (its prediction of when the node frees up)."""
+    def _record(self, job: Job, pl: Placement, riders: Sequence[Job] = ()) -> bool:
+        """Tell the view about a placement (its prediction of when the node frees up); a batch's leader entry
+        stands for the execution: the last member's arrival, the service of every member's queries."""
         view = self.view
         if view is None or pl.node not in view.index:
             return False
@@ -382,10 +398,13 @@ class Scheduler:
             return False
         if node.capacity(entry.resource) < entry.units:  # e.g. 2 threads on a 1-core node: it can never start
             return False
-        transfer = self.network.transfer_ms(job.origin_site, node.site, job.input_bytes)
+        transfer = max(self.network.transfer_ms(j.origin_site, node.site, j.input_bytes) for j in (job, *riders))
         if not math.isfinite(transfer):
             return False
-        view.on_placed(job, pl, entry.resource, entry.units, view.now_ms + transfer, entry.service_ms(job.queries))
+        view.on_placed(job, pl, entry.resource, entry.units, view.now_ms + transfer,
+                       entry.service_ms(job.queries + sum(r.queries for r in riders)))
+        if riders:
+            view.on_riders(job.id, [r.id for r in riders])
         return True
 
     # ------------------------------------------------------------------ pods we did not place
@@ -567,8 +586,15 @@ class Scheduler:
             self.stats.vanished += 1
             self._finish(uid, None, False, why)
 
+    def _unlink(self, uid: str, p: _Placed) -> None:
+        """A rider's pod is done with (or its bind failed): its leader no longer counts it."""
+        lead = self._placed.get(p.leader) if p.leader is not None else None
+        if lead is not None and uid in lead.riders:
+            lead.riders.remove(uid)
+
     def _finish(self, uid: str, pod, ok: bool, why: str = "") -> None:
         p = self._placed.pop(uid)
+        self._unlink(uid, p)
         self._finished.add(uid)
         now = self.clock.now_ms()
         ann = (pod.metadata.annotations or {}) if pod is not None else {}
@@ -666,12 +692,53 @@ class Scheduler:
                                 f"{self.policy.name} chose {pl.node} with {pl.config}, refused by filter "
                                 f"{st.filter}: {st.reason}")
             return
-        ann = placement_annotations(pl, self.policy.name, now, self.policy.queue_discipline == "priority",
-                                    self._held_ms.get(uid, 0.0))
-        self._placed[uid] = _Placed(job, pl.node, pl)
+        prio = self.policy.queue_discipline == "priority"
+        ann = placement_annotations(pl, self.policy.name, now, prio, self._held_ms.get(uid, 0.0))
+        p = self._placed[uid] = _Placed(job, pl.node, pl)
         self.ledger.hold(uid, pl.node, job.constraints.requests if job.constraints else ())
         self._inflight.add(uid)
-        self._submit(uid, self._bind, uid, pod, pl, ann, job)
+        riders = self._take_riders(job, pl, now) if pl.riders else []
+        if not riders:
+            self._submit(uid, self._bind, uid, pod, pl, ann, job)
+            return
+        self.view.on_completed(job.id)  # placed again as the whole execution's entry
+        self._record(job, pl, [r for _, _, r, _ in riders])
+        group = []
+        for ruid, rpod, r, rpl in riders:
+            rann = placement_annotations(rpl, self.policy.name, now, prio, self._held_ms.get(ruid, 0.0))
+            rann[N.ANN_BATCH_LEADER] = pod.metadata.name
+            self._placed[ruid] = _Placed(r, pl.node, rpl, leader=uid)
+            p.riders.append(ruid)
+            self._inflight.add(ruid)
+            group.append((ruid, rpod, rpl, rann, r))
+        self.stats.batches += 1
+        self.stats.riders += len(group)
+        self._submit_group([uid] + p.riders, self._bind_batch, (uid, pod, pl, ann, job), group)
+
+    def _take_riders(self, job: Job, pl: Placement, now: float) -> list:
+        """A bind's riders, out of the central queue: [(uid, pod, job, placement)]. Each must be held and of the
+        job's model (else a policy error, as in the simulator); one failing a filter there stays held."""
+        out = []
+        for rid in pl.riders:
+            if rid == job.id or rid not in self.held:
+                raise RuntimeError(f"policy {self.policy.name}: rider {rid} of job {job.id} is not a held job")
+            r = self.held.job(rid)
+            if r.model != job.model:
+                raise RuntimeError(f"policy {self.policy.name}: rider {rid} ({r.model}) cannot join a batch of "
+                                   f"{job.model} (job {job.id})")
+            st = self._check(r, pl)
+            if not st.ok:
+                self.stats.refused += 1
+                log.debug("rider %d of job %d refused on %s by filter %s (%s): it stays held", rid, job.id, pl.node,
+                          st.filter, st.reason)
+                continue
+            ruid, rpod = self._release_held(r, now)
+            self.ledger.hold(ruid, pl.node, r.constraints.requests if r.constraints else ())
+            # the execution's predicted finish, as the rider's latency; no riders of its own
+            rpl = replace(pl, job_id=rid, riders=(), predicted_latency_ms=job.arrival_ms + pl.predicted_latency_ms
+                          - r.arrival_ms, reason=f"{pl.reason} (rider of job {job.id})")
+            out.append((ruid, rpod, r, rpl))
+        return out
 
     # ------------------------------------------------------------------ late binding (synergai.central)
     def _hold(self, uid, pod, job: Job, pl: Placement, now: float) -> None:
@@ -782,16 +849,28 @@ class Scheduler:
     def _submit(self, uid: str, fn, *args) -> None:
         """An API write for a pod, run after that pod's previous one: a hold's PodScheduled=False must never land
         after the rejection or the Binding that follows it."""
-        prev = self._writes.get(uid)
-        self._writes[uid] = self._pool.submit(self._after, None if prev is None or prev.done() else prev, fn, *args)
+        self._submit_group([uid], fn, *args)
+
+    def _submit_group(self, uids, fn, *args) -> None:
+        """One API task for several pods (a batch's binds), run after each one's previous write."""
+        prev = [f for u in uids if (f := self._writes.get(u)) is not None and not f.done()]
+        fut = self._pool.submit(self._after, prev, fn, *args)
+        for u in uids:
+            self._writes[u] = fut
 
     @staticmethod
     def _after(prev, fn, *args) -> None:
-        if prev is not None:  # submitted earlier to the same FIFO pool: running or done, never waiting on us
-            wait([prev])
+        if prev:  # submitted earlier to the same FIFO pool: running or done, never waiting on us
+            wait(prev)
         fn(*args)
 
-    def _bind(self, uid, pod, pl, ann, job) -> None:
+    def _bind_batch(self, leader, riders) -> None:
+        """Riders first, then the leader naming the riders bound: the agent starts the execution from the leader."""
+        bound = [r[1].metadata.name for r in riders if self._bind(*r)]
+        uid, pod, pl, ann, job = leader
+        self._bind(uid, pod, pl, {**ann, N.ANN_BATCH_RIDERS: ",".join(bound)} if bound else ann, job)
+
+    def _bind(self, uid, pod, pl, ann, job) -> bool:
         from kubernetes import client
 
         md = pod.metadata
@@ -810,12 +889,13 @@ class Scheduler:
             self._q.put(("bind", "ok", (uid, pod, pl, job)))
         except Exception as exc:  # noqa: BLE001
             self._q.put(("bind", "error", (uid, pod, pl, job, exc)))
-            return
+            return False
         if self.emit_events:
             q = f"{job.qos_ms:.1f}"
             self._events.submit(self._event, pod, "Scheduled", "Normal",
                         f"{self.policy.name}: {pl.node} with {pl.config}; predicted {pl.predicted_latency_ms:.1f} ms "
                         f"(service {pl.predicted_service_ms:.1f} ms) vs QoS {q} ms; {pl.reason}")
+        return True
 
     def _bind_answer(self, typ, payload) -> None:
         uid, pod = payload[0], payload[1]
@@ -831,8 +911,19 @@ class Scheduler:
             return
         exc = payload[4]
         p = self._placed.pop(uid, None)
-        if p is not None and self.view is not None:
-            self.view.on_completed(p.job.id)  # undo the optimistic placement
+        if p is not None:
+            self._unlink(uid, p)
+            if self.view is not None:
+                self.view.on_completed(p.job.id)  # undo the optimistic placement
+            for ruid in p.riders:  # bound riders of a leader that was not: they run alone (module docstring)
+                r = self._placed.get(ruid)
+                if r is None:
+                    continue
+                r.leader = None
+                self.stats.orphaned += 1
+                if self.view is not None:
+                    self.view.on_completed(r.job.id)
+                    self._record(r.job, r.placement)
         self.ledger.release(uid)
         status = getattr(exc, "status", None)
         if status == 409:
