@@ -15,16 +15,20 @@ from synergai.central import FREED, Wake
 from synergai.cluster import ClusterView
 from synergai.domain import Config, Job, Placement
 from synergai.faults import faults_from_dict
-from synergai.policy import make_policy
+from synergai.policy import Policy, make_policy
 from synergai.profile import DeterministicDist, PerformanceProfile
 from synergai.workload import JobStream
 
+TRT2 = Config("tensorrt", "int8", 2, 0, "MAXN")
 TRT4 = Config("tensorrt", "int8", 4, 0, "MAXN")
 
 
-def batch_profile():
-    return PerformanceProfile([*two_site_profile().entries,
-                               entry("fastdev", "m", DeterministicDist(3.0), config=TRT4, power_w=10.0)])
+def batch_profile(b2_ms=None):
+    """+ `fast` batch 4: 3 ms a call; with ``b2_ms`` also batch 2 (a call of 2 inputs takes that long)."""
+    extra = [entry("fastdev", "m", DeterministicDist(3.0), config=TRT4, power_w=10.0)]
+    if b2_ms is not None:
+        extra.append(entry("fastdev", "m", DeterministicDist(b2_ms), config=TRT2, power_w=10.0))
+    return PerformanceProfile([*two_site_profile().entries, *extra])
 
 
 def prepared(name, **params):
@@ -119,8 +123,6 @@ def test_a_batch_runs_as_one_execution_in_the_simulator():
 
 
 def test_riders_of_another_model_or_not_held_are_policy_errors():
-    from synergai.policy import Policy
-
     class Bad(Policy):
         name = "bad"
 
@@ -184,3 +186,58 @@ def test_a_crash_loses_every_member_of_a_batch_and_retries_them():
     assert list(j.status) == ["completed", "completed", "failed", "failed", "failed"]
     assert j.reason.loc[[2, 3, 4]].str.contains("cannot meet its deadline").all()
     assert r.nodes.set_index("node").loc["fast", "busy_accel_unit_ms"] == pytest.approx(2.0 + 1.5)  # 1.5 ms wasted
+
+
+# ----------------------------------------------------------------------------- a call runs the inputs it has
+def test_call_plan_times_the_last_call_at_the_smallest_batch_that_holds_it():
+    prof = batch_profile(b2_ms=2.0)
+    e4 = prof.entry("m", "fastdev", TRT4)
+    assert [(e.config.batch, n) for e, n in e4.call_plan(1)] == [(1, 1)]  # one input: the batch-1 call, 2 ms
+    assert e4.service_ms(1) == 2.0 and e4.service_ms(2) == 2.0 and e4.service_ms(3) == 3.0
+    assert [(e.config.batch, n) for e, n in e4.call_plan(9)] == [(4, 2), (1, 1)] and e4.service_ms(9) == 8.0
+    assert e4.takes_more(1, 1) and not e4.takes_more(2, 1)  # 2 -> 3 inputs: the 3 ms call
+    assert prof.entry("m", "fastdev", TRT).service_ms(3) == 6.0  # batch 1: three calls
+
+
+# ----------------------------------------------------------------------------- joins (Placement.joins)
+class Joiner(Policy):
+    """Job 0 on `fast` with batch 4; every later job asks to join job 0's execution."""
+
+    name = "joiner"
+
+    def schedule(self, jobs, view):
+        return [Placement(j.id, "fast", TRT4, joins=-1 if j.id == 0 else 0) for j in jobs]
+
+
+def test_a_job_joins_a_bound_execution_before_it_starts_else_runs_alone():
+    tb = two_site_testbed()
+    # job 0 reaches fast at 0.5 and starts; job 1 (also at 0) arrives with it: one call of 2 inputs, 2 ms
+    j = simulate(tb, batch_profile(b2_ms=2.0), Joiner(), stream([0, 0], 10.0), seed=1).jobs.set_index("job_id")
+    assert list(j.batch_jobs) == [2, 2] and list(j.finish_ms) == [2.5, 2.5] and list(j.service_ms) == [2.0, 2.0]
+    # job 1 arrives at 0.2: its input reaches fast at 0.7, after the call started at 0.5: it runs alone after it
+    j = simulate(tb, batch_profile(b2_ms=2.0), Joiner(), stream([0, 0.2], 10.0), seed=1).jobs.set_index("job_id")
+    assert list(j.batch_jobs) == [1, 1] and list(j.start_ms) == [0.5, 2.5] and list(j.finish_ms) == [2.5, 4.5]
+    # a third input would make the call longer (3 ms at batch 4): job 2 runs alone
+    j = simulate(tb, batch_profile(b2_ms=2.0), Joiner(), stream([0, 0, 0], 10.0), seed=1).jobs.set_index("job_id")
+    assert list(j.batch_jobs) == [2, 2, 1] and list(j.finish_ms) == [2.5, 2.5, 4.5]
+    assert (j.status == "completed").all()
+
+
+def test_synergai_leaves_costless_room_and_a_later_job_joins():
+    tb = two_site_testbed()
+    pol = make_policy("synergai")
+    pol.prepare(batch_profile(b2_ms=2.0), tb.nodes, tb.network, np.random.default_rng(0))
+    view = ClusterView(tb.nodes, pol.queue_discipline)
+    busy(view, "fast", 90, 5.0)
+    busy(view, "slow", 91, 50.0)
+    busy(view, "vm", 92, 50.0, "cpu", 2)
+    [p0] = pol.schedule([Job(0, "m", 10.0, "e", 0.0)], view)
+    assert p0.node == "fast" and p0.config == TRT4  # batch 4 runs one input as fast as batch 1: room for free
+    view.on_placed(Job(0, "m", 10.0, "e", 0.0), p0, "accel", 1, 0.5, 2.0)
+    [p1] = pol.schedule([Job(1, "m", 10.0, "e", 0.0)], view)
+    # fast frees at 5: job 0 runs 5 -> 7; job 1 rides in it (2 inputs, still 2 ms) and finishes at 7 too
+    assert (p1.node, p1.config, p1.joins) == ("fast", TRT4, 0) and p1.predicted_latency_ms == pytest.approx(7.0)
+    off = make_policy("synergai", batching=False)
+    off.prepare(batch_profile(b2_ms=2.0), tb.nodes, tb.network, np.random.default_rng(0))
+    [q0] = off.schedule([Job(0, "m", 10.0, "e", 0.0)], ClusterView(tb.nodes, off.queue_discipline))
+    assert q0.config == TRT and q0.joins == -1
