@@ -10,7 +10,9 @@ Each pair runs the simulator twice on the same stream and seed, once with late b
 - ``clockwork`` (``bind="jit"``: holds every job until a node can take it just in time) vs ``clockwork``
   ``bind="immediate"`` (the same earliest-finish choice, bound at arrival);
 - ``synergai`` (default: holds the jobs only load makes late) vs ``synergai_run_late`` (runs them late);
-- ``synergai_late`` (also holds jobs that would queue) vs ``synergai``.
+- ``synergai_late`` (also holds jobs that would queue) vs ``synergai``;
+- ``clockwork_batching`` and ``synergai_batching``: the policy with cross-job batching (its default) vs
+  ``batching=False`` (the "late" column is the batching run).
 
 Per-decision overhead here is *all* the policy's wall time in a run -- every ``schedule`` call at arrival and
 every ``dispatch`` call the central queue triggers (completions, recall times, deadlines) -- divided by the jobs
@@ -45,6 +47,9 @@ PAIRS = {  # name: (late-binding policy and params, immediate policy and params)
     "clockwork": (("clockwork", {}), ("clockwork", {"bind": "immediate"})),
     "synergai_hold": (("synergai", {}), ("synergai_run_late", {})),
     "synergai_late": (("synergai_late", {}), ("synergai", {})),
+    # cross-job batching's own cost (joins into bound executions, held riders) against the same policy without
+    "clockwork_batching": (("clockwork", {}), ("clockwork", {"batching": False})),
+    "synergai_batching": (("synergai", {}), ("synergai", {"batching": False})),
 }
 COLUMNS = ("nodes", "load", "pair", "jobs", "late_us_per_job", "immediate_us_per_job", "ratio",
            "late_dispatch_calls_per_job", "late_held_share", "late_violation_rate", "immediate_violation_rate",

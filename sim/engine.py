@@ -2,7 +2,8 @@
 
 Lifecycle of a job (simulated time in ms):
 arrive -> policy decides (zero simulated time; wall time measured) -> transfer input -> wait in the node's
-queue for its pool -> run ceil(queries / batch) calls, each a service time sampled from the profile -> done.
+queue for its pool -> run its calls (``ProfileEntry.call_plan``: full batches, then the rest at the smallest batch
+that holds it), each a service time sampled from the profile -> done.
 Every job ends as ``completed`` or ``failed`` with a reason. Faults (crashes, partitions, throttling) are
 injected by ``sim.faults`` when a run has a fault schedule; without one this module runs alone.
 """

@@ -8,7 +8,7 @@ Arrival processes (all in ms, all drawn from a seeded ``numpy.random.Generator``
   time-scaled so the mean rate matches the target rate, repeated end to end if more jobs are asked for.
 
 QoS targets follow SLO-MAEL's harness: a multiple of the model's best isolated latency, here the lowest
-(transfer + median service of the job's ``ceil(queries / batch)`` calls) over every node that can run the model,
+(transfer + median service of the job's calls, ``ProfileEntry.median_ms``) over every node that can run the model,
 from the workload's origin sites (``qos_reference: cluster``) or from the job's own origin site (``origin``).
 
 Jobs carry ``queries`` inputs: a fixed number, or drawn per job from a distribution (one for all models or one per
