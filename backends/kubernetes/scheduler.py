@@ -44,7 +44,8 @@ Extension points, in the order a pod meets them (kube-scheduler's framework, red
   is still open in the view (not seen started) and its config takes the job's queries without a longer service
   (``ProfileEntry.takes_more``): then its Binding names the leader pod (``synergai.io/batch-join``), is written
   after the leader's, and the view counts it as a rider (``on_riders``). Otherwise it is bound as an ordinary
-  placement on that node and config -- ``joins`` is advice, as in the simulator, and a joiner is never held. The
+  placement on that node and config -- ``joins`` is advice, as in the simulator, and a joiner is never held (a
+  joiner's own ``riders``, if a policy gave any, stay held, as in the simulator). The
   node agent has the last word when the joiner's input arrives (``synergai.io/batch-join-result``); one it ran
   alone is recorded in the view as a placement of its own, as the simulator's ``_split`` does;
 - **explain**: an Event per decision, and ``PodScheduled=False`` with the reason on a rejection (a pod's API writes
