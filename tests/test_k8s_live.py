@@ -489,3 +489,56 @@ def test_batches_clockwork_binds_riders_with_their_leader_and_they_run_as_one(k8
     assert all(leaders[lead][0] == node for node, lead in riders.values())
     assert set(riders) <= seen_held  # a rider is a held job: it said so, Pending, before its bind
     assert (jobs.loc[jobs["job_id"].isin([int(r.split("-")[1]) for r in riders]), "hold_ms"] > 0).all()
+
+
+def test_joins_synergai_rides_later_jobs_in_bound_unstarted_executions(k8s, apis):
+    """Joins live (Placement.joins): SynergAI on one Orin board under a burst of resnet50 jobs binds lone jobs on a
+    costless batch config and later jobs join those executions while they queue. Every job ends; some ran joined;
+    an execution's members share node, config, start, finish and service; a joiner's Binding names its leader,
+    and the agent said on each joiner whether it joined or ran alone."""
+    from backends.kubernetes.driver import KubernetesBackend
+    from backends.kubernetes.watch import start_watch
+    from experiments.runner import compose_config, make_stream, prepare
+
+    admin = apis[0]
+    p = prepare(compose_config(["cluster=single_node", "workload.n_jobs=80", "workload.load=1.5", "seed=1",
+                                "workload.mix.bert-99=0", "workload.mix.retinanet=0", "workload.private_fraction=0",
+                                "experiment.progress=false"]))
+    ns = f"join-{secrets.token_hex(3)}"
+    admin.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+    q, stop = queue.Queue(), threading.Event()
+    start_watch("pod", admin.list_namespaced_pod, q, stop, WatchStats(), namespace=ns)
+    try:
+        be = KubernetesBackend(state_dir=str(k8s.state_dir), namespace=ns, time_scale=100.0, timeout_s=60.0)
+        res = be.run(p.testbed, p.profile, make_policy("synergai"), make_stream(p), p.seed)
+    finally:
+        stop.set()
+    jobs, st = res.jobs, be.last_run["scheduler"]
+    assert len(jobs) == 80 and set(jobs["status"]) <= {"completed", "failed"}
+    assert (jobs.loc[jobs["status"] == "failed", "reason"].str.len() > 0).all()
+    assert be.last_run["driver"]["timed_out"] == 0
+    assert st.joins > 0, "synergai asked for no join: the test saw none"
+    done = jobs[jobs["status"] == "completed"]
+    batched = done[done["batch_jobs"] > 1]
+    assert len(batched) > 0, "no job ran joined"
+    for _, g in batched.groupby(["start_ms", "finish_ms"]):
+        assert len(g) == g["batch_jobs"].iloc[0] and (g["batch_jobs"] == len(g)).all()
+        for c in ("node", "engine", "precision", "batch", "threads", "power_mode", "service_ms"):
+            assert g[c].nunique() == 1, c
+        assert g["queries"].sum() <= g["batch"].iloc[0]
+    joiners, results = {}, {}
+    while not q.empty():
+        _, typ, obj = q.get_nowait()
+        for pod in (obj if typ == "SYNC" else [obj]):
+            ann = pod.metadata.annotations or {}
+            if pod.spec.node_name and N.ANN_BATCH_JOIN in ann:
+                joiners[pod.metadata.name] = ann[N.ANN_BATCH_JOIN]
+            if N.ANN_BATCH_JOIN_RESULT in ann:
+                results[pod.metadata.name] = ann[N.ANN_BATCH_JOIN_RESULT]
+    assert len(joiners) == st.joins and set(results) == set(joiners)
+    assert list(results.values()).count("alone") == st.joins_alone
+    ids = {int(name.split("-")[1]): name for name in joiners}
+    joined = {ids[j] for j in done.loc[done["job_id"].isin(ids) & (done["batch_jobs"] > 1), "job_id"]}
+    assert joined and all(results[x] == "joined" for x in joined)  # ran in a batch: the agent said it joined
+    said = {int(x.split("-")[1]) for x, r in results.items() if r == "joined"}
+    assert (done.loc[done["job_id"].isin(said), "batch_jobs"] > 1).all()  # and one it said joined ran in one

@@ -529,3 +529,136 @@ def test_driver_fills_batch_jobs_and_splits_a_batchs_energy_by_queries():
     j = _jobs_table(rows, stream, single_node_testbed(), profile)
     assert j["batch_jobs"].tolist() == [2, 2, 1]
     assert j["energy_mj"].tolist() == pytest.approx([6.0 * 10 / 3, 6.0 * 10 * 2 / 3, 6.0 * 10])
+
+
+# ---------------------------------------------------------------- joins (Placement.joins), scheduler and agent
+def test_scheduler_binds_a_join_into_an_open_execution_else_alone_and_records_one_run_alone():
+    """Placement.joins live: a joiner the leader's execution can take is bound to it (its Binding names the leader
+    pod, written after the leader's) and counted as a rider in the view; one without room, or whose leader was seen
+    started, is bound as an ordinary placement on that node and config; a joiner the agent says ran alone becomes
+    a placement of its own in the view (open for others to join), as the simulator's split."""
+    from conftest import entry, single_node_testbed
+
+    from backends.kubernetes.scheduler import Scheduler
+    from synergai.domain import Config, Placement
+    from synergai.policy import Policy
+    from synergai.profile import DeterministicDist, PerformanceProfile
+
+    b4 = Config("tensorrt", "int8", 4, 0, "MAXN")
+
+    class JoinFirst(Policy):
+        """Job 0 alone on n0 with batch 4; every later job asks to join job 0's execution."""
+
+        name = "join_first"
+
+        def schedule(self, jobs, view):
+            return [Placement(j.id, "n0", b4, 10.0, 10.0, "join", joins=0 if j.id else -1) for j in jobs]
+
+    clk, api = _ManualClock(), _FakeApi()
+    s = Scheduler(api, JoinFirst(), PerformanceProfile([entry("dev", "m", DeterministicDist(10.0), config=b4)]),
+                  single_node_testbed().network, clock=clk)
+    try:
+        s._sync_nodes([_node("n0")])
+        pods = {x: _job_pod(x, 100) for x in "abcd"}
+        pods["c"].metadata.annotations[N.ANN_QUERIES] = "3"  # 1 + 1 + 3 > 4: a second call, no room
+        for x in "abc":
+            s._pod_event(pods[x])
+            s._schedule_due()
+        ids = {x: s._job_ids[f"uid-{x}"] for x in "abcd" if f"uid-{x}" in s._job_ids}
+        assert s._placed["uid-b"].leader == "uid-a" and s._placed["uid-b"].joined
+        assert s._placed["uid-a"].riders == ["uid-b"] and s._placed["uid-c"].leader is None
+        assert s.view.open_executions("m")[ids["a"]][2] == 2 and s.view.outstanding("n0") == 3
+        assert (s.stats.joins, s.stats.joins_refused) == (1, 1)
+        running = _job_pod("a", 100)
+        running.spec.node_name, running.status.phase = "n0", "Running"
+        s._pod_event(running)  # the leader started: closed
+        s._pod_event(pods["d"])
+        s._schedule_due()
+        assert s._placed["uid-d"].leader is None and s.stats.joins_refused == 2
+        alone = _job_pod("b", 100)
+        alone.spec.node_name = "n0"
+        alone.metadata.annotations[N.ANN_BATCH_JOIN_RESULT] = "alone"
+        s._pod_event(alone)  # the agent ran b on its own: its own placement now, open for joins
+        assert s._placed["uid-b"].leader is None and s._placed["uid-a"].riders == [] and s.stats.joins_alone == 1
+        assert s._job_ids["uid-b"] in s.view.open_executions("m") and s.view.outstanding("n0") == 4
+        s._pod_event(alone)  # seen again: nothing more
+        assert s.stats.joins_alone == 1 and s.view.outstanding("n0") == 4
+    finally:
+        s._pool.shutdown(wait=True)
+        s._events.shutdown(wait=True)
+    order = [x[1] for x in api.calls if x[0] == "bind"]
+    binds = {x[1]: x for x in api.calls if x[0] == "bind"}
+    assert sorted(order) == ["a", "b", "c", "d"] and order.index("a") < order.index("b")  # the leader's first
+    assert all(x[2] == "n0" for x in binds.values()) and binds["b"][3][N.ANN_BATCH_JOIN] == "a"
+    assert all(N.ANN_BATCH_JOIN not in binds[x][3] for x in "acd")
+    assert {x[3][N.ANN_BATCH] for x in binds.values()} == {"4"}
+
+
+def test_agent_joins_a_joiner_into_a_queued_execution_else_runs_it_alone():
+    """A joiner decided when its input arrives: into its leader's queued execution (same start, finish, service;
+    batch-jobs / batch-queries on both; units booked once) when there is room; alone -- queued like any pod -- when
+    there is no room, the execution started, or the leader is not known here. The outcome is on the pod before it
+    turns Running."""
+    import heapq
+
+    from conftest import entry, single_node_testbed
+
+    from backends.kubernetes.agent import NodeAgent
+    from synergai.domain import Config
+    from synergai.profile import DeterministicDist, PerformanceProfile
+
+    class OrderedApi(_AgentApi):
+        def __init__(self):
+            super().__init__()
+            self.log = []
+
+        def patch_namespaced_pod(self, name, ns, body, **kw):
+            super().patch_namespaced_pod(name, ns, body, **kw)
+            self.log.append((name, "ann"))
+
+        def patch_namespaced_pod_status(self, name, ns, body, **kw):
+            super().patch_namespaced_pod_status(name, ns, body, **kw)
+            self.log.append((name, body["status"]["phase"]))
+
+    b4 = Config("tensorrt", "int8", 4, 0, "MAXN")
+    tb = single_node_testbed()
+    clk, api = _ManualClock(), OrderedApi()
+    ag = NodeAgent(api, tb.nodes, tb.network, PerformanceProfile([entry("dev", "m", DeterministicDist(10.0), config=b4)]),
+                   clock=clk, writers=1)
+
+    def advance(t):
+        while ag._timers and ag._timers[0][0] <= clk.wall_s(t):
+            w, _, fn, arg = heapq.heappop(ag._timers)
+            clk.t = max(clk.t, w * 1000.0)
+            fn(arg)
+        clk.t = t
+
+    pod = lambda name, **kw: ("pod", "MODIFIED", _bound_pod(name, **kw))  # noqa: E731
+    ag._handle(pod("x"))  # holds the slot 0-10 ms: a queues behind it
+    advance(0.0)
+    ag._handle(pod("a"))
+    advance(0.5)
+    clk.t = 1.0
+    ag._handle(pod("b", **{N.ANN_BATCH_JOIN: "a", N.ANN_DECISION_MS: "1.0"}))  # room: joins
+    ag._handle(pod("c", queries=3, **{N.ANN_BATCH_JOIN: "a", N.ANN_DECISION_MS: "1.0"}))  # 2 + 3 > 4: alone
+    ag._handle(pod("e", **{N.ANN_BATCH_JOIN: "nobody", N.ANN_DECISION_MS: "1.0"}))  # leader unknown: alone
+    advance(15.0)  # a (with b) started at 10
+    ag._handle(pod("d", **{N.ANN_BATCH_JOIN: "a", N.ANN_DECISION_MS: "15.0"}))  # started: alone
+    advance(100.0)
+    for w in ag._writers:
+        w.submit(lambda: None).result()
+        w.shutdown(wait=True)
+    a, b = api.ann["a"], api.ann["b"]
+    assert all(api.phase[x][-1] == ("Succeeded", None) for x in "abcdex")
+    assert a[N.ANN_BATCH_JOBS] == b[N.ANN_BATCH_JOBS] == "2" and a[N.ANN_BATCH_QUERIES] == b[N.ANN_BATCH_QUERIES] == "2"
+    for k in (N.ANN_START_MS, N.ANN_FINISH_MS, N.ANN_SERVICE_MS):
+        assert a[k] == b[k]
+    assert float(a[N.ANN_START_MS]) == 10.0 and float(a[N.ANN_SERVICE_MS]) == 10.0
+    assert b[N.ANN_BATCH_JOIN_RESULT] == "joined" and N.ANN_BATCH_JOIN_RESULT not in a
+    for x in "cde":
+        assert api.ann[x][N.ANN_BATCH_JOIN_RESULT] == "alone" and N.ANN_BATCH_JOBS not in api.ann[x]
+        assert float(api.ann[x][N.ANN_START_MS]) >= 20.0  # queued behind the execution
+    for x in "bcde":  # the outcome lands before Running
+        assert api.log.index((x, "ann")) < api.log.index((x, "Running"))
+    assert ag.stats.busy_unit_ms[("n0", "accel")] == pytest.approx(5 * 10.0)  # x, a+b once, c, d, e
+    assert not ag._runs

@@ -18,6 +18,14 @@ node for its leader; it runs alone when the leader is seen bound without it or e
 not bound within ``batch_wait_s`` wall seconds (the scheduler's rule when the leader's Binding fails). In
 local-hardware mode the worker really runs the batch: one ``run_inference`` over all members' queries.
 
+A joiner (``synergai.io/batch-join`` = its leader's pod, ``Placement.joins``) is decided when its own input has
+arrived, first come first served: it becomes a member of the leader's execution if that is on this node, not
+started, of the same config and takes its queries without a longer service (``ProfileEntry.takes_more``);
+otherwise -- started, full, ended, or not seen here (yet) -- it runs alone, queued like any pod. This is the
+simulator's outcome (a job joins iff its input arrives before the execution starts and there is room), and it
+never waits. The outcome goes onto the pod (``batch-join-result``: ``joined`` / ``alone``) before it turns
+Running, so the scheduler re-records a joiner that ran alone as a placement of its own.
+
 Outcomes go onto the pod: annotations with experiment-clock times (Kubernetes timestamps have 1 s
 resolution), then phase Running / Succeeded / Failed. Pods marked for deletion are stopped and deleted with
 grace period 0, as a kubelet confirms a deletion. ``fail_node`` / ``recover_node`` inject node failures.
@@ -72,7 +80,7 @@ class _PodRun:
     -> service, driven by the agent's timer loop."""
 
     __slots__ = ("agent", "uid", "pod", "node", "entry", "units", "pool", "arrive_ms", "transfer_ms",
-                 "start_ms", "service_ms", "done", "priority", "members", "batch", "jobs", "queries")
+                 "start_ms", "service_ms", "done", "priority", "members", "batch", "jobs", "queries", "joins")
 
     def __init__(self, agent, uid, pod, node, entry, pool, priority, transfer_ms, arrive_ms, queries):
         self.agent, self.uid, self.pod, self.node, self.entry = agent, uid, pod, node, entry
@@ -83,6 +91,7 @@ class _PodRun:
         self.members = {uid: _Member(pod, transfer_ms, queries)}  # uid -> member; ended or deleted ones leave
         self.batch = False  # formed with riders: its members say so (batch-jobs, batch-queries)
         self.jobs, self.queries = 1, queries  # the execution's size, fixed at its start
+        self.joins = None  # a joiner: (namespace, leader pod) whose execution it asks to ride in
 
     def start(self):  # called by the pool when units are free
         self.agent._start(self)
@@ -395,6 +404,8 @@ class NodeAgent:
         run = _PodRun(self, uid, pod, node, entry, self.pools[node][entry.resource], prio if math.isfinite(prio) else 0.0,
                       transfer, decided + transfer, queries)
         self._runs[uid] = run
+        if ann.get(N.ANN_BATCH_JOIN) and not alone:
+            run.joins = (md.namespace, ann[N.ANN_BATCH_JOIN])
         if ann.get(N.ANN_BATCH_RIDERS):
             self._join_riders(run, ann[N.ANN_BATCH_RIDERS].split(","), decided)
         self._at(run.arrive_ms, self._arrived, run)
@@ -456,8 +467,28 @@ class NodeAgent:
         self._end(run.uid, run.pod, True, "", run, self.clock.now_ms())
 
     def _arrived(self, run: _PodRun) -> None:
-        if not run.done:
+        if not run.done and not (run.joins is not None and self._join(run)):
             run.pool.admit(run)
+
+    def _join(self, run: _PodRun) -> bool:
+        """A joiner whose input is in: into its leader's execution if that is here, not started, of the same
+        config and has room (True); else it runs alone (False). The pod says which before it turns Running."""
+        ns, name = run.joins
+        lead = next((r for r in self._runs.values() if isinstance(r, _PodRun) and r is not run
+                     and r.pod.metadata.name == name and r.pod.metadata.namespace == ns), None)
+        ok = (lead is not None and not lead.done and math.isnan(lead.start_ms) and lead.node == run.node
+              and lead.entry is run.entry
+              and run.entry.takes_more(sum(m.queries for m in lead.members.values()), run.queries))
+        md = run.pod.metadata
+        self._write(run.uid, self.api.patch_namespaced_pod, md.name, md.namespace,
+                    {"metadata": {"annotations": {N.ANN_BATCH_JOIN_RESULT: "joined" if ok else "alone"}}})
+        if not ok:
+            return False
+        lead.members[run.uid] = _Member(run.pod, run.transfer_ms, run.queries)
+        lead.batch = True
+        run.done = True  # this run object is spent: the pod is the leader execution's member now
+        self._runs[run.uid] = lead
+        return True
 
     def _start(self, run: _PodRun) -> None:
         run.start_ms = max(self.clock.now_ms(), run.arrive_ms)

@@ -46,6 +46,11 @@ ANN_HOLD_MS = f"{DOMAIN}/hold-ms"  # late binding: ms the job waited in the sche
 # riders, names the riders that were bound (comma-separated pod names, same namespace); see scheduler.py
 ANN_BATCH_LEADER = f"{DOMAIN}/batch-leader"
 ANN_BATCH_RIDERS = f"{DOMAIN}/batch-riders"
+# a join (Placement.joins): the joiner's Binding names the leader pod whose bound, unstarted execution it rides in;
+# the node agent decides when the joiner's input arrives and writes the outcome ("joined" or "alone") before the
+# pod turns Running, so the scheduler's view records a joiner that ran alone as a placement of its own
+ANN_BATCH_JOIN = f"{DOMAIN}/batch-join"
+ANN_BATCH_JOIN_RESULT = f"{DOMAIN}/batch-join-result"
 
 # Pod annotations: the outcome (written by the node agent / worker)
 ANN_START_MS = f"{DOMAIN}/start-ms"

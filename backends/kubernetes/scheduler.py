@@ -39,6 +39,15 @@ Extension points, in the order a pod meets them (kube-scheduler's framework, red
   leader's Binding fails: its bound riders run alone (the view records them as single placements; the agent
   runs a rider alone whose leader is seen bound without it, elsewhere, or gone, or is not bound within its
   ``batch_wait_s``); a rider whose own Binding fails is decided afresh like any pod whose bind failed;
+- **joins** (``Placement.joins``): the job's own filters are re-checked as for any bind. It rides in the named
+  execution only if that leader is bound here to the same node and config, is not a member of another execution,
+  is still open in the view (not seen started) and its config takes the job's queries without a longer service
+  (``ProfileEntry.takes_more``): then its Binding names the leader pod (``synergai.io/batch-join``), is written
+  after the leader's, and the view counts it as a rider (``on_riders``). Otherwise it is bound as an ordinary
+  placement on that node and config -- ``joins`` is advice, as in the simulator, and a joiner is never held (a
+  joiner's own ``riders``, if a policy gave any, stay held, as in the simulator). The
+  node agent has the last word when the joiner's input arrives (``synergai.io/batch-join-result``); one it ran
+  alone is recorded in the view as a placement of its own, as the simulator's ``_split`` does;
 - **explain**: an Event per decision, and ``PodScheduled=False`` with the reason on a rejection (a pod's API writes
   go out in order: a hold's condition never lands after the rejection or the Binding that follows it);
 - **observe**: pods that start, finish or vanish update the view and feed ``policy.observe``.
@@ -112,6 +121,9 @@ class SchedulerStats:
     batches: int = 0  # batch executions bound (leaders with at least one rider)
     riders: int = 0  # riders bound into them (binds submitted)
     orphaned: int = 0  # bound riders whose leader's bind failed: they run alone
+    joins: int = 0  # Placement.joins bound into their leader's execution (binds submitted)
+    joins_refused: int = 0  # Placement.joins whose execution could not take them here: bound alone
+    joins_alone: int = 0  # bound joiners the node agent ran alone (the execution had started, or no room)
     watch: WatchStats = field(default_factory=WatchStats)
 
 
@@ -123,6 +135,8 @@ class _Placed:
     started: bool = False
     riders: list = field(default_factory=list)  # a batch's leader: its riders' uids (placed, not seen to finish)
     leader: str | None = None  # a batch's rider: its leader's uid
+    joined: bool = False  # a rider by Placement.joins: the node agent may still run it alone
+    name: str = ""  # its pod's name (a joiner's Binding names its leader's)
 
 
 @dataclass
@@ -192,6 +206,7 @@ class Scheduler:
         self._held_ms: dict[str, float] = {}  # uid -> ms held so far (summed over its holds)
         self._pod_chain = FilterChain(())  # the pod-constraint filters alone (dispatch masks with them)
         self._job_ids: dict[str, int] = {}
+        self._uid_of: dict[int, str] = {}  # job id -> uid (Placement.joins names a job)
         self._next_job = 0
         self._flush_at: float | None = None  # windowed policies: experiment ms of the next window
         self._next_flush_s = 0.0
@@ -404,7 +419,7 @@ class Scheduler:
         view.on_placed(job, pl, entry.resource, entry.units, view.now_ms + transfer,
                        entry.service_ms(job.queries + sum(r.queries for r in riders)))
         if riders:
-            view.on_riders(job.id, [r.id for r in riders])
+            view.on_riders(job.id, [r.id for r in riders], sum(r.queries for r in riders))
         return True
 
     # ------------------------------------------------------------------ pods we did not place
@@ -488,6 +503,8 @@ class Scheduler:
             elif uid not in self._placed:
                 self._adopt(uid, pod)  # bound by another scheduler instance, or by us before a restart
             p = self._placed.get(uid)
+            if p is not None and p.joined and ann.get(N.ANN_BATCH_JOIN_RESULT) == "alone":
+                self._join_alone(uid, p)  # written before Running: the view has it alone before it starts
             if p is not None and phase == "Running" and not p.started:
                 p.started = True
                 if self.view is not None:
@@ -542,6 +559,7 @@ class Scheduler:
         jid = self._job_ids.get(uid)
         if jid is None:
             jid = self._job_ids[uid] = self._next_job
+            self._uid_of[jid] = uid
             self._next_job += 1
         return pod_job(pod, jid, now_ms, self._models, set(self._site_tiers), self.clock, pod_constraints(pod))
 
@@ -560,7 +578,7 @@ class Scheduler:
             return
         pl = Placement(job.id, pod.spec.node_name, cfg, ann_float(ann, N.ANN_PREDICTED_LATENCY_MS),
                        ann_float(ann, N.ANN_PREDICTED_SERVICE_MS))
-        self._placed[uid] = _Placed(job, pod.spec.node_name, pl)
+        self._placed[uid] = _Placed(job, pod.spec.node_name, pl, name=pod.metadata.name)
         self._record(job, pl)
 
     def _release(self, uid: str) -> None:
@@ -591,6 +609,16 @@ class Scheduler:
         lead = self._placed.get(p.leader) if p.leader is not None else None
         if lead is not None and uid in lead.riders:
             lead.riders.remove(uid)
+
+    def _join_alone(self, uid: str, p: _Placed) -> None:
+        """A joiner the node agent ran on its own (the execution had started, had no room, or was not there): a
+        placement of its own in the view, as the simulator's ``_split``."""
+        self._unlink(uid, p)
+        p.leader, p.joined = None, False
+        self.stats.joins_alone += 1
+        if self.view is not None:
+            self.view.on_completed(p.job.id)
+            self._record(p.job, p.placement)
 
     def _finish(self, uid: str, pod, ok: bool, why: str = "") -> None:
         p = self._placed.pop(uid)
@@ -684,6 +712,10 @@ class Scheduler:
 
     def _bind_checked(self, uid, pod, job: Job, pl: Placement, now: float, st: Status) -> None:
         """Bind a placement the re-check passed (``st``); one that failed goes to the unschedulable queue."""
+        lead = self._join_target(job, pl) if st.ok and pl.joins >= 0 else None
+        if lead is not None:
+            self._bind_join(uid, pod, job, pl, now, *lead)
+            return
         if st.ok and not self._record(job, pl):
             st = Status(Code.UNRESOLVABLE, "no route to the node", "Reachability")
         if not st.ok:
@@ -694,7 +726,7 @@ class Scheduler:
             return
         prio = self.policy.queue_discipline == "priority"
         ann = placement_annotations(pl, self.policy.name, now, prio, self._held_ms.get(uid, 0.0))
-        p = self._placed[uid] = _Placed(job, pl.node, pl)
+        p = self._placed[uid] = _Placed(job, pl.node, pl, name=pod.metadata.name)
         self.ledger.hold(uid, pl.node, job.constraints.requests if job.constraints else ())
         self._inflight.add(uid)
         riders = self._take_riders(job, pl, now) if pl.riders else []
@@ -707,13 +739,43 @@ class Scheduler:
         for ruid, rpod, r, rpl in riders:
             rann = placement_annotations(rpl, self.policy.name, now, prio, self._held_ms.get(ruid, 0.0))
             rann[N.ANN_BATCH_LEADER] = pod.metadata.name
-            self._placed[ruid] = _Placed(r, pl.node, rpl, leader=uid)
+            self._placed[ruid] = _Placed(r, pl.node, rpl, leader=uid, name=rpod.metadata.name)
             p.riders.append(ruid)
             self._inflight.add(ruid)
             group.append((ruid, rpod, rpl, rann, r))
         self.stats.batches += 1
         self.stats.riders += len(group)
         self._submit_group([uid] + p.riders, self._bind_batch, (uid, pod, pl, ann, job), group)
+
+    def _join_target(self, job: Job, pl: Placement):
+        """The execution a ``Placement.joins`` rides in: (leader uid, its _Placed), or None -- the job is then
+        bound alone on that node and config (``joins`` is advice: the execution may have started, filled up or
+        gone since the policy looked)."""
+        luid = self._uid_of.get(pl.joins)
+        lp = self._placed.get(luid) if luid is not None else None
+        view = self.view
+        o = view.open_executions(job.model).get(pl.joins)
+        if (lp is None or lp.leader is not None or lp.started or lp.node != pl.node or lp.placement.config != pl.config
+                or lp.job.model != job.model or o is None or o[0] != view.index[pl.node] or o[1] != pl.config
+                or not self.profile.entry(job.model, view.node(pl.node).device_type, pl.config).takes_more(
+                    o[2], job.queries)):
+            self.stats.joins_refused += 1
+            return None
+        return luid, lp
+
+    def _bind_join(self, uid, pod, job: Job, pl: Placement, now: float, luid: str, lp: _Placed) -> None:
+        """Bind a joiner into its leader's execution: the view counts it as a rider (its units are the leader's);
+        its Binding is written after the leader's, so the node agent sees the leader first."""
+        prio = self.policy.queue_discipline == "priority"
+        ann = placement_annotations(pl, self.policy.name, now, prio, self._held_ms.get(uid, 0.0))
+        ann[N.ANN_BATCH_JOIN] = lp.name
+        self._placed[uid] = _Placed(job, pl.node, pl, leader=luid, joined=True, name=pod.metadata.name)
+        lp.riders.append(uid)
+        self.view.on_riders(lp.job.id, [job.id], job.queries)
+        self.ledger.hold(uid, pl.node, job.constraints.requests if job.constraints else ())
+        self._inflight.add(uid)
+        self.stats.joins += 1
+        self._submit_group([uid, luid], self._bind, uid, pod, pl, ann, job)
 
     def _take_riders(self, job: Job, pl: Placement, now: float) -> list:
         """A bind's riders, out of the central queue: [(uid, pod, job, placement)]. Each must be held and of the
@@ -919,7 +981,7 @@ class Scheduler:
                 r = self._placed.get(ruid)
                 if r is None:
                     continue
-                r.leader = None
+                r.leader, r.joined = None, False
                 self.stats.orphaned += 1
                 if self.view is not None:
                     self.view.on_completed(r.job.id)
