@@ -112,7 +112,7 @@ class _Run:
         if sim._observes:
             job = self.job
             sim.policy.observe(Completion(job.id, self.pl.node, self.pl.config, finish, svc, model=job.model,
-                                          queries=job.queries))
+                                          queries=self.queries))
         log.end(self.job.id, self.i, self.entry, self.pl.predicted_latency_ms, self.t_dec, self.transfer,
                 self.t_start, finish, svc, "")
         if view.held.jobs:  # late binding: capacity freed, the policy may bind a held job now
@@ -378,7 +378,7 @@ class Simulation:
             view.on_completed(r.id, finish)
             if self._observes:
                 self.policy.observe(Completion(r.id, run.pl.node, run.pl.config, finish, svc, model=r.model,
-                                               queries=r.queries))
+                                               queries=total))
             log.share[r.id], log.batch_jobs[r.id] = r.queries / total, n
             log.end(r.id, run.i, run.entry, self._predicted(run, rider), rider.t_dec, rider.transfer, run.t_start,
                     finish, svc, "")

@@ -121,7 +121,7 @@ class Completion:
     ok: bool = True
     reason: str = ""
     model: str = ""
-    queries: int = 1
+    queries: int = 1  # the inputs ``service_ms`` covers: a batch member's is its whole execution's
 
 
 @dataclass

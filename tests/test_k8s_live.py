@@ -388,30 +388,58 @@ def test_empty_cluster_and_zero_capacity_nodes_reject_with_a_reason(apis, ns):
     assert c.reason == N.REASON_REJECTED and "no ready node can run model 'm'" in c.message
 
 
-def test_late_binding_clockwork_holds_pods_pending_then_binds_or_fails_them(k8s, apis):
-    """clockwork through KubernetesBackend: jobs it holds stay Pending with PodScheduled=False SynergAIHeld
-    (written once per pod, seen by a watch of our own before the pod is bound), their Binding carries the ms
-    they were held, and every job ends completed or failed with a reason."""
-    from backends.kubernetes.convert import scheduled_false
+BURST_ON_ONE_ORIN = ["cluster=single_node", "workload.n_jobs=80", "workload.load=1.5", "seed=1",
+                     "workload.mix.bert-99=0", "workload.mix.retinanet=0", "workload.private_fraction=0"]
+
+
+def watched_run(k8s, apis, overrides, policy, prefix, time_scale):
+    """One experiment in a fresh namespace, with a pod watch of our own: (result, backend, watch queue). Every
+    job ended completed or failed with a reason, and none timed out."""
     from backends.kubernetes.driver import KubernetesBackend
     from backends.kubernetes.watch import start_watch
     from experiments.runner import compose_config, make_stream, prepare
 
     admin = apis[0]
-    p = prepare(compose_config(["workload.n_jobs=120", "workload.load=0.8", "seed=1", "experiment.progress=false"]))
-    ns = f"hold-{secrets.token_hex(3)}"
+    p = prepare(compose_config([*overrides, "experiment.progress=false"]))
+    ns = f"{prefix}-{secrets.token_hex(3)}"
     admin.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
     q, stop = queue.Queue(), threading.Event()
     start_watch("pod", admin.list_namespaced_pod, q, stop, WatchStats(), namespace=ns)
     try:
-        be = KubernetesBackend(state_dir=str(k8s.state_dir), namespace=ns, time_scale=20.0, timeout_s=60.0)
-        res = be.run(p.testbed, p.profile, make_policy("clockwork"), make_stream(p), p.seed)
+        be = KubernetesBackend(state_dir=str(k8s.state_dir), namespace=ns, time_scale=time_scale, timeout_s=60.0)
+        stream = make_stream(p)
+        res = be.run(p.testbed, p.profile, make_policy(policy), stream, p.seed)
     finally:
         stop.set()
-    jobs, st = res.jobs, be.last_run["scheduler"]
-    assert len(jobs) == 120 and set(jobs["status"]) <= {"completed", "failed"}
+    jobs = res.jobs
+    assert len(jobs) == len(stream) and set(jobs["status"]) <= {"completed", "failed"}
     assert (jobs.loc[jobs["status"] == "failed", "reason"].str.len() > 0).all()
     assert be.last_run["driver"]["timed_out"] == 0
+    return res, be, q
+
+
+def executions(batched):
+    """The executions of batched jobs, each checked: its members share node, config, start, finish and service,
+    are as many as ``batch_jobs`` says, and fit the batch."""
+    out = []
+    for _, g in batched.groupby(["start_ms", "finish_ms"]):
+        assert len(g) == g["batch_jobs"].iloc[0] and (g["batch_jobs"] == len(g)).all()
+        for c in ("node", "engine", "precision", "batch", "threads", "power_mode", "service_ms"):
+            assert g[c].nunique() == 1, c
+        assert g["queries"].sum() <= g["batch"].iloc[0]
+        out.append(g)
+    return out
+
+
+def test_late_binding_clockwork_holds_pods_pending_then_binds_or_fails_them(k8s, apis):
+    """clockwork through KubernetesBackend: jobs it holds stay Pending with PodScheduled=False SynergAIHeld
+    (written once per pod, seen by a watch of our own before the pod is bound), their Binding carries the ms
+    they were held, and every job ends completed or failed with a reason."""
+    from backends.kubernetes.convert import scheduled_false
+
+    res, be, q = watched_run(k8s, apis, ["workload.n_jobs=120", "workload.load=0.8", "seed=1"], "clockwork", "hold", 20.0)
+    jobs, st = res.jobs, be.last_run["scheduler"]
+    assert len(jobs) == 120
     seen_held, hold_ann = set(), {}
     while not q.empty():
         _, typ, obj = q.get_nowait()
@@ -440,37 +468,15 @@ def test_batches_clockwork_binds_riders_with_their_leader_and_they_run_as_one(k8
     start, finish and service, each with its own transfer; riders' Bindings name the leader, the leader's names
     the riders; the energy is split by queries; held pods said SynergAIHeld before their bind."""
     from backends.kubernetes.convert import scheduled_false
-    from backends.kubernetes.driver import KubernetesBackend
-    from backends.kubernetes.watch import start_watch
-    from experiments.runner import compose_config, make_stream, prepare
 
-    admin = apis[0]
-    p = prepare(compose_config(["cluster=single_node", "workload.n_jobs=80", "workload.load=1.5", "seed=1",
-                                "workload.mix.bert-99=0", "workload.mix.retinanet=0", "workload.private_fraction=0",
-                                "experiment.progress=false"]))
-    ns = f"batch-{secrets.token_hex(3)}"
-    admin.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
-    q, stop = queue.Queue(), threading.Event()
-    start_watch("pod", admin.list_namespaced_pod, q, stop, WatchStats(), namespace=ns)
-    try:
-        be = KubernetesBackend(state_dir=str(k8s.state_dir), namespace=ns, time_scale=100.0, timeout_s=60.0)
-        res = be.run(p.testbed, p.profile, make_policy("clockwork"), make_stream(p), p.seed)
-    finally:
-        stop.set()
+    res, be, q = watched_run(k8s, apis, BURST_ON_ONE_ORIN, "clockwork", "batch", 100.0)
     jobs, st = res.jobs, be.last_run["scheduler"]
-    assert len(jobs) == 80 and set(jobs["status"]) <= {"completed", "failed"}
-    assert (jobs.loc[jobs["status"] == "failed", "reason"].str.len() > 0).all()
-    assert be.last_run["driver"]["timed_out"] == 0
+    assert len(jobs) == 80
     assert st.batches > 0 and st.riders > 0 and st.orphaned == 0
     done = jobs[jobs["status"] == "completed"]
     batched = done[done["batch_jobs"] > 1]
     assert len(batched) > 0, "clockwork batched no job: the test saw no batch"
-    # members of one execution: same node, config, start, finish and service; as many as batch_jobs say
-    for _, g in batched.groupby(["start_ms", "finish_ms"]):
-        assert len(g) == g["batch_jobs"].iloc[0] and (g["batch_jobs"] == len(g)).all()
-        for c in ("node", "engine", "precision", "batch", "threads", "power_mode", "service_ms"):
-            assert g[c].nunique() == 1, c
-        assert g["queries"].sum() <= g["batch"].iloc[0]
+    for g in executions(batched):
         e = (g["energy_mj"] / g["queries"]).dropna()  # split by queries: the same energy per query for each
         assert np.allclose(e, e.iloc[0]) if len(e) else True  # (NaN: the trace has no power for the config)
     seen_held, leaders, riders = set(), {}, {}
@@ -496,36 +502,14 @@ def test_joins_synergai_rides_later_jobs_in_bound_unstarted_executions(k8s, apis
     costless batch config and later jobs join those executions while they queue. Every job ends; some ran joined;
     an execution's members share node, config, start, finish and service; a joiner's Binding names its leader,
     and the agent said on each joiner whether it joined or ran alone."""
-    from backends.kubernetes.driver import KubernetesBackend
-    from backends.kubernetes.watch import start_watch
-    from experiments.runner import compose_config, make_stream, prepare
-
-    admin = apis[0]
-    p = prepare(compose_config(["cluster=single_node", "workload.n_jobs=80", "workload.load=1.5", "seed=1",
-                                "workload.mix.bert-99=0", "workload.mix.retinanet=0", "workload.private_fraction=0",
-                                "experiment.progress=false"]))
-    ns = f"join-{secrets.token_hex(3)}"
-    admin.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
-    q, stop = queue.Queue(), threading.Event()
-    start_watch("pod", admin.list_namespaced_pod, q, stop, WatchStats(), namespace=ns)
-    try:
-        be = KubernetesBackend(state_dir=str(k8s.state_dir), namespace=ns, time_scale=100.0, timeout_s=60.0)
-        res = be.run(p.testbed, p.profile, make_policy("synergai"), make_stream(p), p.seed)
-    finally:
-        stop.set()
+    res, be, q = watched_run(k8s, apis, BURST_ON_ONE_ORIN, "synergai", "join", 100.0)
     jobs, st = res.jobs, be.last_run["scheduler"]
-    assert len(jobs) == 80 and set(jobs["status"]) <= {"completed", "failed"}
-    assert (jobs.loc[jobs["status"] == "failed", "reason"].str.len() > 0).all()
-    assert be.last_run["driver"]["timed_out"] == 0
+    assert len(jobs) == 80
     assert st.joins > 0, "synergai asked for no join: the test saw none"
     done = jobs[jobs["status"] == "completed"]
     batched = done[done["batch_jobs"] > 1]
     assert len(batched) > 0, "no job ran joined"
-    for _, g in batched.groupby(["start_ms", "finish_ms"]):
-        assert len(g) == g["batch_jobs"].iloc[0] and (g["batch_jobs"] == len(g)).all()
-        for c in ("node", "engine", "precision", "batch", "threads", "power_mode", "service_ms"):
-            assert g[c].nunique() == 1, c
-        assert g["queries"].sum() <= g["batch"].iloc[0]
+    executions(batched)
     joiners, results = {}, {}
     while not q.empty():
         _, typ, obj = q.get_nowait()

@@ -1,6 +1,8 @@
 """Kubernetes backend pieces that need no cluster: the pod-constraint filters, the clock contract, Backoff."""
 from __future__ import annotations
 
+import heapq
+
 import pytest
 
 pytest.importorskip("kubernetes")
@@ -161,6 +163,15 @@ def test_a_held_pod_is_pending_not_rejected():
 
 
 # ---------------------------------------------------------------- the scheduler's late binding, with a fake API
+def fire_timers(ag, clk, t):
+    """Fire the agent's timers due up to experiment ms ``t`` on the manual clock, then set the clock to ``t``."""
+    while ag._timers and ag._timers[0][0] <= clk.wall_s(t):
+        w, _, fn, arg = heapq.heappop(ag._timers)
+        clk.t = max(clk.t, w * 1000.0)
+        fn(arg)
+    clk.t = t
+
+
 class _ManualClock(Clock):
     def __init__(self):
         super().__init__(0.0, 1.0)
@@ -450,8 +461,6 @@ def test_agent_runs_a_batch_as_one_execution_and_riders_without_a_leader_alone()
     units booked once, every member ends with it (same times, batch-jobs / batch-queries); a member deleted before
     the start is left out; a rider whose leader is bound without it, or never bound, runs alone; a node failure
     fails every member (and a waiting rider) as lost."""
-    import heapq
-
     from conftest import entry, single_node_testbed
 
     from backends.kubernetes.agent import NodeAgent
@@ -465,11 +474,7 @@ def test_agent_runs_a_batch_as_one_execution_and_riders_without_a_leader_alone()
                    clock=clk, writers=1, batch_wait_s=0.05)
 
     def advance(t):  # fire the agent's timers up to experiment ms t
-        while ag._timers and ag._timers[0][0] <= clk.wall_s(t):
-            w, _, fn, arg = heapq.heappop(ag._timers)
-            clk.t = max(clk.t, w * 1000.0)
-            fn(arg)
-        clk.t = t
+        fire_timers(ag, clk, t)
 
     pod = lambda name, **kw: ("pod", "MODIFIED", _bound_pod(name, **kw))  # noqa: E731
     for x in "bc":
@@ -599,8 +604,6 @@ def test_agent_joins_a_joiner_into_a_queued_execution_else_runs_it_alone():
     batch-jobs / batch-queries on both; units booked once) when there is room; alone -- queued like any pod -- when
     there is no room, the execution started, or the leader is not known here. The outcome is on the pod before it
     turns Running."""
-    import heapq
-
     from conftest import entry, single_node_testbed
 
     from backends.kubernetes.agent import NodeAgent
@@ -627,11 +630,7 @@ def test_agent_joins_a_joiner_into_a_queued_execution_else_runs_it_alone():
                    clock=clk, writers=1)
 
     def advance(t):
-        while ag._timers and ag._timers[0][0] <= clk.wall_s(t):
-            w, _, fn, arg = heapq.heappop(ag._timers)
-            clk.t = max(clk.t, w * 1000.0)
-            fn(arg)
-        clk.t = t
+        fire_timers(ag, clk, t)
 
     pod = lambda name, **kw: ("pod", "MODIFIED", _bound_pod(name, **kw))  # noqa: E731
     ag._handle(pod("x"))  # holds the slot 0-10 ms: a queues behind it

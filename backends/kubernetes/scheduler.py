@@ -633,8 +633,9 @@ class Scheduler:
         if not ok and not why:
             why = ann.get(N.ANN_FAIL_REASON) or (pod.status.message if pod is not None and pod.status else "") \
                 or "pod failed"
+        covered = max(1, int(ann_float(ann, N.ANN_BATCH_QUERIES, p.job.queries)))  # a batch: the execution's
         self.policy.observe(Completion(p.job.id, p.node, p.placement.config, finish, service, ok, why,
-                                       p.job.model, p.job.queries))
+                                       p.job.model, covered))
         if self.held and self.view is not None and p.node in self.view.index:
             self._dispatch(FREED, p.node)  # late binding: capacity freed there, a held job may take it
 
