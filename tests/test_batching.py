@@ -205,15 +205,24 @@ class Joiner(Policy):
 
     name = "joiner"
 
+    def prepare(self, *args, **kw):
+        super().prepare(*args, **kw)
+        self.seen = []
+
     def schedule(self, jobs, view):
         return [Placement(j.id, "fast", TRT4, joins=-1 if j.id == 0 else 0) for j in jobs]
+
+    def observe(self, completion):
+        self.seen.append((completion.job_id, completion.service_ms, completion.queries))
 
 
 def test_a_job_joins_a_bound_execution_before_it_starts_else_runs_alone():
     tb = two_site_testbed()
     # job 0 reaches fast at 0.5 and starts; job 1 (also at 0) arrives with it: one call of 2 inputs, 2 ms
-    j = simulate(tb, batch_profile(b2_ms=2.0), Joiner(), stream([0, 0], 10.0), seed=1).jobs.set_index("job_id")
+    pol = Joiner()
+    j = simulate(tb, batch_profile(b2_ms=2.0), pol, stream([0, 0], 10.0), seed=1).jobs.set_index("job_id")
     assert list(j.batch_jobs) == [2, 2] and list(j.finish_ms) == [2.5, 2.5] and list(j.service_ms) == [2.0, 2.0]
+    assert sorted(pol.seen) == [(0, 2.0, 2), (1, 2.0, 2)]  # each completion covers the execution's two inputs
     # job 1 arrives at 0.2: its input reaches fast at 0.7, after the call started at 0.5: it runs alone after it
     j = simulate(tb, batch_profile(b2_ms=2.0), Joiner(), stream([0, 0.2], 10.0), seed=1).jobs.set_index("job_id")
     assert list(j.batch_jobs) == [1, 1] and list(j.start_ms) == [0.5, 2.5] and list(j.finish_ms) == [2.5, 4.5]
