@@ -19,22 +19,22 @@ running it late. Here, through late binding (``synergai.central``):
    deadline order: each one it can start just in time and finish by the job's deadline (Clockwork's workers
    pull the most urgent request they can serve in time). Each held job is also re-scored in full at its
    recall time and at its deadline, where it is rejected if no option can make it.
-
-``bind="immediate"`` skips step 3 (binds every job at once to its earliest finish): the same decisions
-without late binding, to measure what late binding costs and buys.
-
-Taken from the paper: central EDF queue, just-in-time dispatch to the worker that finishes earliest,
-predictable (profiled) execution times, early rejection of requests that cannot meet their deadline.
-Adapted: workers are this cluster's heterogeneous nodes (CPU and accelerator pools, several configs each)
-rather than identical GPUs; no model loading or GPU memory management (every config is always ready, as for
-every policy here); the controller-worker action protocol is reduced to binding a job (with its batch), with
-node FIFO queues that JIT binding keeps nearly empty.
-
 5. *Batching.* Whenever a job is bound to a node, the held jobs of its model can ride in its execution
    (``Placement.riders``, ``synergai.central``): over the node's configs of every batch size, the one that runs
    the most jobs (then the earliest finish) while each of them meets its deadline (``Policy.batch_riders``:
    the most urgent riders first). Clockwork batches queued requests of one model the same way, picking the
    largest batch that still meets the deadlines; ``batching=False`` turns it off.
+
+``bind="immediate"`` skips step 3 (binds every job at once to its earliest finish): the same decisions
+without late binding (and so without batches), to measure what late binding costs and buys.
+
+Taken from the paper: central EDF queue, just-in-time dispatch to the worker that finishes earliest,
+predictable (profiled) execution times, early rejection of requests that cannot meet their deadline,
+batching of queued requests of one model.
+Adapted: workers are this cluster's heterogeneous nodes (CPU and accelerator pools, several configs each)
+rather than identical GPUs; no model loading or GPU memory management (every config is always ready, as for
+every policy here); the controller-worker action protocol is reduced to binding a job (with its batch), with
+node FIFO queues that JIT binding keeps nearly empty.
 """
 from __future__ import annotations
 

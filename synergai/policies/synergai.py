@@ -4,8 +4,9 @@ A reconstruction from what the paper states (offline + online, architecture-awar
 configuration); see the README section "Paper vs this implementation".
 
 Offline (``prepare`` and a per-kind-of-job cache): for every (model, device type) keep the Pareto-optimal
-configurations over (tail service time at ``percentile``, energy per job, units held). Configs whose batch
-exceeds the job's queries only pad it and are dropped where a smaller batch exists.
+configurations over (tail service time at ``percentile``, energy per job, units held). A config whose batch
+exceeds the job's queries is kept only where it runs the job no slower than one that fits it (with
+``batching``: room that costs nothing, for later jobs to join) or where nothing smaller exists.
 
 Online, per job (``objective="marginal_cost"``, the default):
 
@@ -35,6 +36,11 @@ Online, per job (``objective="marginal_cost"``, the default):
    ``late="fit"`` runs it late instead (the previous default), ``last`` always behind on-time jobs, ``edf`` at
    its deadline regardless; ``admission=True`` turns every late job away at once (failed with a reason).
    ``bind="late"`` also holds jobs that would meet the target only by queueing, until a node can start them.
+5. *Cross-job batching* (``batching=True``, the default; ``synergai.central`` "Batches"). First of all, a job
+   rides in an execution already bound and not started if it meets its target there at the tail and its inputs
+   make the call no longer (``Placement.joins``): it then costs nobody anything. A bind (feasible, or least
+   excess within the target) also takes held jobs of the model along as riders, over the node's configs, where
+   every member still meets its target and no queued on-time job becomes late (``Policy.batch_on``).
 
 Other objectives (kept so the change is measured): ``least_capable`` (the previous default: the option on the
 device type that is slowest for the model, then least unit-ms, then least energy), ``energy``, ``fastest``.
