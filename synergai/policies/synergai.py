@@ -312,7 +312,7 @@ class SynergAIPolicy(Policy):
         else:
             stages = [(tuple((0.0, 0.0, o) for o in kd.ranked), True)]
         if self.batching and on_node < 0:
-            joined = self._joined(job, kd, view, deadline)
+            joined = self._joined(job, view, deadline, prio)
             if joined is not None:
                 return joined
         found = queued = None
@@ -367,19 +367,26 @@ class SynergAIPolicy(Policy):
                 return batch
         return pl
 
-    def _joined(self, job, kd, view, deadline):
+    def _joined(self, job, view, deadline, prio):
         """Ride in an execution already bound and not started, where that still meets the target at the tail:
-        it adds the job at no cost to anyone (the call's service time does not change)."""
+        it adds the job at no cost to anyone (the call's service time does not change). A join is advice: where
+        the backend cannot honour it (the execution started first, or its inputs are held up) the job runs on its
+        own on that node and config, so the node must also make the target for the job alone (on the mean)."""
         q = self.percentile if self.tail_aware else None
         j = self.joinable(job, view, deadline)
         if j is None:
             return None
         lid, i, e, tr, finish = j
-        margin = (e.service_ms(job.queries, q) - e.service_ms(job.queries)) * view.slowdown_at(i) if q else 0.0
+        k = view.slowdown_at(i)
+        alone = e.service_ms(job.queries)
+        margin = (e.service_ms(job.queries, q) - alone) * k if q else 0.0
         if finish + max(margin, 0.0) > deadline:
             return None
-        return Placement(job.id, self.nodes[i].name, e.config, finish - job.arrival_ms, math.nan,
-                         f"{self.name}: joins the execution of job {lid}", joins=lid)
+        if view.start_at(i, e.resource, e.units, view.now_ms + tr, prio) + alone * k > deadline:
+            return None
+        return Placement(job.id, self.nodes[i].name, e.config, finish - job.arrival_ms, alone * k,
+                         f"{self.name}: joins the execution of job {lid}", priority=prio,
+                         protect_until_ms=deadline - max(margin, 0.0), joins=lid)
 
     def _batched(self, job, o, view, prio, deadline, k, tail_ok: bool = True):
         """A bind on node ``o.i`` that also runs held jobs of the model (cross-job batching): the node's config
