@@ -418,6 +418,13 @@ def watched_run(k8s, apis, overrides, policy, prefix, time_scale):
     return res, be, q
 
 
+def watched_pods(q):
+    """The pods our own watch saw, in order (a SYNC event lists them all)."""
+    while not q.empty():
+        _, typ, obj = q.get_nowait()
+        yield from (obj if typ == "SYNC" else [obj])
+
+
 def executions(batched):
     """The executions of batched jobs, each checked: its members share node, config, start, finish and service,
     are as many as ``batch_jobs`` says, and fit the batch."""
@@ -441,15 +448,13 @@ def test_late_binding_clockwork_holds_pods_pending_then_binds_or_fails_them(k8s,
     jobs, st = res.jobs, be.last_run["scheduler"]
     assert len(jobs) == 120
     seen_held, hold_ann = set(), {}
-    while not q.empty():
-        _, typ, obj = q.get_nowait()
-        for pod in (obj if typ == "SYNC" else [obj]):
-            c = scheduled_false(pod)
-            if c is not None and c[0] == N.REASON_HELD and not pod.spec.node_name and pod.status.phase == "Pending":
-                seen_held.add(pod.metadata.name)
-                assert c[1].startswith("clockwork: held for late binding (clockwork: ")
-            if pod.spec.node_name and N.ANN_HOLD_MS in (pod.metadata.annotations or {}):
-                hold_ann[pod.metadata.name] = float(pod.metadata.annotations[N.ANN_HOLD_MS])
+    for pod in watched_pods(q):
+        c = scheduled_false(pod)
+        if c is not None and c[0] == N.REASON_HELD and not pod.spec.node_name and pod.status.phase == "Pending":
+            seen_held.add(pod.metadata.name)
+            assert c[1].startswith("clockwork: held for late binding (clockwork: ")
+        if pod.spec.node_name and N.ANN_HOLD_MS in (pod.metadata.annotations or {}):
+            hold_ann[pod.metadata.name] = float(pod.metadata.annotations[N.ANN_HOLD_MS])
     held = {name for name, ms in st.hold_ms.items() if ms > 0}
     assert st.held > 0 and held, "clockwork held no job: the test saw no late binding"
     assert sorted(st.hold_conditions) == sorted(set(st.hold_conditions))  # one write per pod, re-holds none
@@ -480,17 +485,15 @@ def test_batches_clockwork_binds_riders_with_their_leader_and_they_run_as_one(k8
         e = (g["energy_mj"] / g["queries"]).dropna()  # split by queries: the same energy per query for each
         assert np.allclose(e, e.iloc[0]) if len(e) else True  # (NaN: the trace has no power for the config)
     seen_held, leaders, riders = set(), {}, {}
-    while not q.empty():
-        _, typ, obj = q.get_nowait()
-        for pod in (obj if typ == "SYNC" else [obj]):
-            c = scheduled_false(pod)
-            if c is not None and c[0] == N.REASON_HELD and not pod.spec.node_name and pod.status.phase == "Pending":
-                seen_held.add(pod.metadata.name)
-            ann = pod.metadata.annotations or {}
-            if pod.spec.node_name and N.ANN_BATCH_RIDERS in ann:
-                leaders[pod.metadata.name] = (pod.spec.node_name, ann[N.ANN_BATCH_RIDERS].split(","))
-            if pod.spec.node_name and N.ANN_BATCH_LEADER in ann:
-                riders[pod.metadata.name] = (pod.spec.node_name, ann[N.ANN_BATCH_LEADER])
+    for pod in watched_pods(q):
+        c = scheduled_false(pod)
+        if c is not None and c[0] == N.REASON_HELD and not pod.spec.node_name and pod.status.phase == "Pending":
+            seen_held.add(pod.metadata.name)
+        ann = pod.metadata.annotations or {}
+        if pod.spec.node_name and N.ANN_BATCH_RIDERS in ann:
+            leaders[pod.metadata.name] = (pod.spec.node_name, ann[N.ANN_BATCH_RIDERS].split(","))
+        if pod.spec.node_name and N.ANN_BATCH_LEADER in ann:
+            riders[pod.metadata.name] = (pod.spec.node_name, ann[N.ANN_BATCH_LEADER])
     assert leaders and {r for _, rs in leaders.values() for r in rs} == set(riders)
     assert all(leaders[lead][0] == node for node, lead in riders.values())
     assert set(riders) <= seen_held  # a rider is a held job: it said so, Pending, before its bind
@@ -511,16 +514,14 @@ def test_joins_synergai_rides_later_jobs_in_bound_unstarted_executions(k8s, apis
     assert len(batched) > 0, "no job ran joined"
     executions(batched)
     joiners, results, rider_leaders = {}, {}, set()
-    while not q.empty():
-        _, typ, obj = q.get_nowait()
-        for pod in (obj if typ == "SYNC" else [obj]):
-            ann = pod.metadata.annotations or {}
-            if pod.spec.node_name and N.ANN_BATCH_JOIN in ann:
-                joiners[pod.metadata.name] = ann[N.ANN_BATCH_JOIN]
-            if N.ANN_BATCH_JOIN_RESULT in ann:
-                results[pod.metadata.name] = ann[N.ANN_BATCH_JOIN_RESULT]
-            if pod.spec.node_name and N.ANN_BATCH_RIDERS in ann:
-                rider_leaders.add(pod.metadata.name)
+    for pod in watched_pods(q):
+        ann = pod.metadata.annotations or {}
+        if pod.spec.node_name and N.ANN_BATCH_JOIN in ann:
+            joiners[pod.metadata.name] = ann[N.ANN_BATCH_JOIN]
+        if N.ANN_BATCH_JOIN_RESULT in ann:
+            results[pod.metadata.name] = ann[N.ANN_BATCH_JOIN_RESULT]
+        if pod.spec.node_name and N.ANN_BATCH_RIDERS in ann:
+            rider_leaders.add(pod.metadata.name)
     assert len(joiners) == st.joins and set(results) == set(joiners)
     assert list(results.values()).count("alone") == st.joins_alone
     assert "joined" in results.values()

@@ -62,6 +62,7 @@ class ClockworkPolicy(Policy):
         super().prepare(*args, **kw)
         self._options: dict[tuple, tuple] = {}
         self._on_node: dict[tuple, dict[int, tuple]] = {}
+        self._configs_on: dict[tuple, dict[int, tuple]] = {}  # (entry, transfer ms) per node, for batch_on
         self._taken: set[int] = set()
 
     def options(self, job) -> tuple:
@@ -77,6 +78,7 @@ class ClockworkPolicy(Policy):
             for o in r:
                 by_node.setdefault(o[1], []).append(o)
             self._on_node[k] = {i: tuple(v) for i, v in by_node.items()}
+            self._configs_on[k] = {i: tuple((o[3], o[4]) for o in v) for i, v in by_node.items()}
         return r
 
     @staticmethod
@@ -125,7 +127,7 @@ class ClockworkPolicy(Policy):
     def _place(self, job, o, finish, view) -> Placement:
         _, i, n, e, _, mean = o
         if self.batching and view.held.jobs:
-            b = self.batch_on(job, i, [(x[3], x[4]) for x in self._on_node[self.kind_key(job)][i]], view,
+            b = self.batch_on(job, i, self._configs_on[self.kind_key(job)][i], view,
                               taken=self._taken)
             if b is not None:
                 e, _, riders, _, _, finish = b
