@@ -63,6 +63,7 @@ class AgentStats:
     failed: int = 0
     deleted: int = 0
     busy_unit_ms: dict = field(default_factory=dict)  # (node, resource) -> unit-ms of service
+    down_reported_ms: list = field(default_factory=list)  # (node, experiment ms its NotReady report landed)
     watch: WatchStats = field(default_factory=WatchStats)
 
 
@@ -143,6 +144,7 @@ class NodeAgent:
         # one queue per node and pool, ordered by the scheduler's priority annotation (absent: 0, i.e. FIFO)
         self.pools = {n.name: {CPU: PriorityPool(n.cpu_cores), ACCEL: PriorityPool(n.accel_slots)} for n in nodes}
         self._down: set[str] = set()
+        self._down_report: dict = {}  # node -> the future of its last NotReady report
         self._runs: dict[str, _PodRun] = {}
         self._ended: set[str] = set()
         self._q: queue.Queue = queue.Queue()
@@ -191,6 +193,8 @@ class NodeAgent:
     def _report(self, name: str, ready: bool, reason: str = "") -> None:
         n = self.nodes[name]
         call_with_retry(self.api.patch_node_status, name, self._status_body(n, ready, reason), stop=self._stop)
+        if not ready:
+            self.stats.down_reported_ms.append((name, self.clock.now_ms()))
         if ready:  # what the node lifecycle controller does once a node reports Ready
             node = call_with_retry(self.api.read_node, name)
             taints = [t for t in (node.spec.taints or []) if not t.key.startswith("node.kubernetes.io/")]
@@ -274,7 +278,7 @@ class NodeAgent:
         """API writes for one pod go through one writer thread, so they land in order."""
         if self._stop.is_set():
             return  # stopping: nothing new is reported (a stopped kubelet reports nothing either)
-        self._writers[hash(uid) % len(self._writers)].submit(self._safe_call, fn, *args, **kw)
+        return self._writers[hash(uid) % len(self._writers)].submit(self._safe_call, fn, *args, **kw)
 
     def _safe_call(self, fn, *args, **kw) -> None:
         from kubernetes.client.rest import ApiException
@@ -558,10 +562,14 @@ class NodeAgent:
         status = {"phase": "Succeeded" if ok else "Failed"}
         if not ok:
             status.update(reason=N.REASON_NODE_LOST if lost else "SynergAIJobFailed", message=reason[:1024])
-        self._write(uid, self._report_end, md.name, md.namespace, ann, status)
+        after = self._down_report.get(pod.spec.node_name) if lost else None
+        self._write(uid, self._report_end, md.name, md.namespace, ann, status, after=after)
 
-    def _report_end(self, name, namespace, ann, status, **kw) -> None:
-        """Result annotations first, then the phase: whoever sees the phase finds the result."""
+    def _report_end(self, name, namespace, ann, status, after=None, **kw) -> None:
+        """Result annotations first, then the phase: whoever sees the phase finds the result. ``after``: the
+        node's NotReady report, which a lost pod's end must not overtake."""
+        if after is not None:
+            after.result()  # _safe_call returns once stopping, so this wait ends with the agent
         call_with_retry(self.api.patch_namespaced_pod, name, namespace, {"metadata": {"annotations": ann}},
                         stop=self._stop, attempts=None)
         call_with_retry(self.api.patch_namespaced_pod_status, name, namespace, {"status": status},
@@ -585,7 +593,9 @@ class NodeAgent:
         if name not in self.nodes:
             return
         self._down.add(name)
-        self._write(name, self._report, name, False, reason)
+        # the pods it loses are reported after the node's NotReady: a job retried on seeing its pod lost must
+        # not reach a scheduler that still thinks the node is up
+        self._down_report[name] = self._write(name, self._report, name, False, reason)
         n = self.nodes[name]
         self.pools[name] = {CPU: PriorityPool(n.cpu_cores), ACCEL: PriorityPool(n.accel_slots)}
         blocked = [p for p in self._blocked if p.spec.node_name == name]
