@@ -77,9 +77,10 @@ class _Run:
 
     def room_for(self, job, i, entry) -> bool:
         """Whether ``job`` may ride in this execution: not started, same node, config and model, and its queries
-        fit without a longer predicted service (``ProfileEntry.takes_more``)."""
+        fit the calls it makes anyway (``ProfileEntry.has_room``; a fuller call may run longer: the policy's
+        choice)."""
         return (self.t_start != self.t_start and i == self.i and entry is self.entry and job.model == self.job.model
-                and entry.takes_more(self.queries, job.queries))
+                and entry.has_room(self.queries, job.queries))
 
     def rider_transfer(self, job, transfer: float) -> float | None:
         """The transfer ms of a job that joins this execution (None: it cannot join)."""
@@ -309,7 +310,8 @@ class Simulation:
             service = entry.service_ms(job.queries + sum(r.job.queries for r in riders))
         self.view.on_placed(job, pl, entry.resource, entry.units, arrive, service)
         if riders:
-            self.view.on_riders(job.id, [r.job.id for r in riders], sum(r.job.queries for r in riders))
+            self.view.on_riders(job.id, [r.job.id for r in riders], sum(r.job.queries for r in riders),
+                                min(r.job.arrival_ms + r.job.qos_ms for r in riders))
         self._launch(job, pl, i, entry, now, transfer, riders)
 
     def _launch(self, job, pl, i, entry, t_dec, transfer, riders=(), delay=None):
@@ -325,8 +327,11 @@ class Simulation:
         transfer = run.rider_transfer(job, transfer)
         if transfer is None:
             return False
+        longer = not entry.takes_more(run.queries, job.queries)
         run.riders = (*run.riders, _Rider(job, transfer, now + transfer, now, pl, pl.predicted_latency_ms))
-        self.view.on_riders(run.job.id, [job.id], job.queries)
+        self.view.on_riders(run.job.id, [job.id], job.queries, job.arrival_ms + job.qos_ms)
+        if longer:  # the fuller call runs longer: so does the view's execution
+            self.view.on_service(run.job.id, entry.service_ms(run.queries))
         return True
 
     def _split(self, run, now):
@@ -340,7 +345,11 @@ class Simulation:
             self.view.on_completed(job.id, now)  # no longer a rider: placed on its own
             self.view.on_placed(job, r.pl, entry.resource, entry.units, r.arrive, entry.service_ms(job.queries))
             self._launch(job, r.pl, run.i, entry, r.t_dec, r.transfer, (), r.arrive - now)
-        run.riders = tuple(keep)
+        if len(keep) < len(run.riders):
+            left = run.queries - sum(r.job.queries for r in keep) - run.job.queries
+            run.riders = tuple(keep)
+            if not run.entry.takes_more(run.queries, left):  # they had made the call longer: it is shorter now
+                self.view.on_service(run.job.id, run.entry.service_ms(run.queries))
 
     def _how_of(self, job, pl):
         key = (job.model, job.origin_site, job.private, job.input_bytes, job.queries, pl.node, pl.config)

@@ -269,7 +269,8 @@ class ClusterView:
 
     def open_executions(self, model: str) -> dict[int, list]:
         """Placed executions of ``model`` not seen to start whose config has room for more queries: {leader job id:
-        [node index, config, queries so far]} (read only; a job may ride in one: ``Placement.joins``)."""
+        [node index, config, queries so far, members' earliest deadline ms]} (read only; a job may ride in one:
+        ``Placement.joins``)."""
         return self._open.get(model, {})
 
     def scheduled_at(self, job_id: int) -> tuple[float, float]:
@@ -403,21 +404,61 @@ class ClusterView:
         self._jobs[job.id] = [i, resource, units, item, service_ms]
         cfg = placement.config
         if cfg is not None and cfg.batch > job.queries:
-            self._open.setdefault(job.model, {})[job.id] = [i, cfg, job.queries]
+            self._open.setdefault(job.model, {})[job.id] = [i, cfg, job.queries, job.arrival_ms + job.qos_ms]
             self._open_of[job.id] = job.model
         return start + service_ms * self._slow[i]
 
-    def on_riders(self, leader_id: int, rider_ids, queries: int | None = None) -> None:
+    def on_riders(self, leader_id: int, rider_ids, queries: int | None = None, due_ms: float = INF) -> None:
         """Jobs batched into placed job ``leader_id``'s execution (placed with ``on_placed`` before this call):
         outstanding on its node until each is reported completed; the leader's entry holds their units.
-        ``queries``: the riders' queries together (None: one each), for the execution's room left."""
+        ``queries``: the riders' queries together (None: one each), for the execution's room left; ``due_ms``:
+        their earliest deadline (the execution's members' earliest is in ``open_executions``)."""
         i = self._jobs[leader_id][0]
         for r in rider_ids:
             self._riders[r] = i
             self._outstanding[i] += 1
         model = self._open_of.get(leader_id)
         if model is not None:
-            self._open[model][leader_id][2] += len(rider_ids) if queries is None else queries
+            o = self._open[model][leader_id]
+            o[2] += len(rider_ids) if queries is None else queries
+            if due_ms < o[3]:
+                o[3] = due_ms
+
+    def on_service(self, job_id: int, service_ms: float) -> None:
+        """A placed execution not seen to start will run ``service_ms`` (no slowdown) instead: a job joined it
+        and its call runs longer, or a joiner left it (``Placement.joins``)."""
+        o = self._jobs.get(job_id)
+        if o is None or o[3] is None or o[4] == service_ms:
+            return
+        i, resource, units, item, _ = o
+        p = self._pools[i][resource]
+        k = bisect.bisect_left(p.waiting, item)
+        if not (k < len(p.waiting) and p.waiting[k] is item):
+            k = p.waiting.index(item)
+        o[3] = p.waiting[k] = item[:5] + (service_ms,) + item[6:]
+        o[4] = service_ms
+        p.version += 1
+
+    def lengthened_late(self, job_id: int, more_ms: float) -> int:
+        """How many waiting jobs predicted on time would be predicted late if placed job ``job_id`` (not seen to
+        start) ran ``more_ms`` longer, slowdown included: a job that joins its execution and makes the call
+        longer delays what waits behind it (``Policy.joinable``)."""
+        o = self._jobs.get(job_id)
+        if o is None or o[3] is None or not more_ms > 0:
+            return 0
+        i, resource, _, item, _ = o
+        p = self._pools[i][resource]
+        now, slow = self.now_ms, self._slow[i]
+        k = bisect.bisect_left(p.waiting, item)
+        if not (k < len(p.waiting) and p.waiting[k] is item):
+            k = p.waiting.index(item)
+        before = p.serve(self._floor(now), slow)
+        p.waiting[k] = item[:5] + (item[5] + more_ms / slow,) + item[6:]
+        try:
+            after = p.serve(self._floor(now), slow)
+        finally:
+            p.waiting[k] = item
+        return sum(1 for w in p.waiting if w is not item and before.get(w[3], INF) <= w[6] < after.get(w[3], INF))
 
     def _close(self, job_id: int) -> None:
         model = self._open_of.pop(job_id, None)

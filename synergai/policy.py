@@ -277,30 +277,44 @@ class Policy:
                 break
         return tuple(riders), arrive_ms, start, finish
 
-    def joinable(self, job: Job, view: ClusterView, deadline_ms: float, max_scan: int = 32):
+    def joinable(self, job: Job, view: ClusterView, deadline_ms: float, max_scan: int = 32,
+                 lengthen: bool = False):
         """An execution already bound and not started (``view.open_executions``) that ``job`` can ride in
         (``Placement.joins``): ready node, filters pass, its queries fit the call without making it longer
-        (``ProfileEntry.call_plan``), its input reaches the node
-        before the execution's predicted start, and the predicted finish is within ``deadline_ms``. The earliest
-        such finish: (leader id, node index, entry, transfer ms, predicted finish), or None."""
+        (``ProfileEntry.takes_more``), its input reaches the node before the execution's predicted start, and
+        the predicted finish is within ``deadline_ms``. ``lengthen``: also one whose last call has room but then
+        runs longer (``ProfileEntry.has_room``), where the longer execution still finishes within every member's
+        deadline and makes no queued on-time job late. The earliest such finish: (leader id, node index, entry,
+        transfer ms, predicted finish, whether it lengthens the call), or None."""
         opened = view.open_executions(job.model)
         if not opened:
             return None
         now, best = view.now_ms, None
-        for n, (lid, (i, cfg, q)) in enumerate(opened.items()):
+        for n, (lid, (i, cfg, q, due)) in enumerate(opened.items()):
             if n >= max_scan:
                 break
             if not view.ready_at(i):
                 continue
             e = self._entry_at(job.model, i, cfg)
-            if e is None or not e.takes_more(q, job.queries):
+            if e is None:
+                continue
+            free = e.takes_more(q, job.queries)
+            if not (free or lengthen and e.has_room(q, job.queries)):
                 continue
             tr = self._rider_transfer(job, i, e)
             if tr is None:
                 continue
             s, f = view.scheduled_at(lid)
-            if now + tr <= s and f <= deadline_ms and (best is None or f < best[4]):
-                best = (lid, i, e, tr, f)
+            if now + tr > s:
+                continue
+            if not free:
+                more = (e.service_ms(q + job.queries) - e.service_ms(q)) * view.slowdown_at(i)
+                f += more
+                if f > due or f > deadline_ms or (best is not None and f >= best[4]) or \
+                        view.lengthened_late(lid, more):
+                    continue
+            if f <= deadline_ms and (best is None or f < best[4]):
+                best = (lid, i, e, tr, f, not free)
         return best
 
     def _entry_at(self, model: str, i: int, config) -> ProfileEntry | None:

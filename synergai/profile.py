@@ -192,6 +192,13 @@ class ProfileEntry:
         return (self.calls(queries + more) == self.calls(queries)
                 and self.service_ms(queries + more) <= self.service_ms(queries) * (1 + 1e-9))
 
+    def has_room(self, queries: int, more: int) -> bool:
+        """Whether an execution of ``queries`` inputs on this config can take ``more`` in the calls it makes
+        anyway (its last call has room), however much longer that call then runs: what a backend checks before
+        it lets a job join a bound execution (``Placement.joins``); whether it is worth the longer call is the
+        policy's choice (``takes_more`` is the free case)."""
+        return self.calls(queries + more) == self.calls(queries)
+
     def median_ms(self, queries: int = 1) -> float:
         """Sum of the calls' medians (``call_plan``): the isolated-latency convention of the QoS targets."""
         return sum(n * e.p50_ms for e, n in self.call_plan(queries))

@@ -226,9 +226,12 @@ def test_a_job_joins_a_bound_execution_before_it_starts_else_runs_alone():
     # job 1 arrives at 0.2: its input reaches fast at 0.7, after the call started at 0.5: it runs alone after it
     j = simulate(tb, batch_profile(b2_ms=2.0), Joiner(), stream([0, 0.2], 10.0), seed=1).jobs.set_index("job_id")
     assert list(j.batch_jobs) == [1, 1] and list(j.start_ms) == [0.5, 2.5] and list(j.finish_ms) == [2.5, 4.5]
-    # a third input would make the call longer (3 ms at batch 4): job 2 runs alone
+    # a third input makes the call longer (3 ms at batch 4): the backend takes it while the call has room -- whether
+    # that is worth it is the policy's choice -- and the execution runs 3 ms; a fifth input finds no room: alone
     j = simulate(tb, batch_profile(b2_ms=2.0), Joiner(), stream([0, 0, 0], 10.0), seed=1).jobs.set_index("job_id")
-    assert list(j.batch_jobs) == [2, 2, 1] and list(j.finish_ms) == [2.5, 2.5, 4.5]
+    assert list(j.batch_jobs) == [3, 3, 3] and list(j.finish_ms) == [3.5] * 3 and list(j.service_ms) == [3.0] * 3
+    j = simulate(tb, batch_profile(b2_ms=2.0), Joiner(), stream([0] * 5, 10.0), seed=1).jobs.set_index("job_id")
+    assert list(j.batch_jobs) == [4, 4, 4, 4, 1] and list(j.finish_ms) == [3.5] * 4 + [5.5]
     assert (j.status == "completed").all()
 
 
@@ -250,3 +253,91 @@ def test_synergai_leaves_costless_room_and_a_later_job_joins():
     off.prepare(batch_profile(b2_ms=2.0), tb.nodes, tb.network, np.random.default_rng(0))
     [q0] = off.schedule([Job(0, "m", 10.0, "e", 0.0)], ClusterView(tb.nodes, off.queue_discipline))
     assert q0.config == TRT and q0.joins == -1
+
+
+# ----------------------------------------------------------------------------- joins that lengthen the call
+def test_has_room_is_the_backends_rule_and_takes_more_the_free_case():
+    e4 = batch_profile(b2_ms=2.0).entry("m", "fastdev", TRT4)
+    assert e4.has_room(1, 1) and e4.takes_more(1, 1)  # 2 inputs: the 2 ms call, as 1 input
+    assert e4.has_room(2, 2) and not e4.takes_more(2, 2)  # 4 inputs fit the call, which takes 3 ms then
+    assert not e4.has_room(3, 2)  # 5 inputs need a second call
+
+
+def test_the_view_retimes_an_execution_a_job_joins_and_keeps_its_members_earliest_deadline():
+    tb = two_site_testbed()
+    view = ClusterView(tb.nodes, "priority")
+    busy(view, "fast", 90, 5.0)
+    view.on_placed(Job(0, "m", 20.0, "e", 0.0), Placement(0, "fast", TRT4, priority=20.0), "accel", 1, 0.5, 2.0)
+    view.on_placed(Job(1, "m", 30.0, "e", 0.0), Placement(1, "fast", TRT, priority=30.0), "accel", 1, 0.5, 2.0)
+    assert view.open_executions("m")[0] == [0, TRT4, 1, 20.0]
+    assert view.scheduled_at(0) == (5.0, 7.0) and view.scheduled_at(1) == (7.0, 9.0)
+    view.on_riders(0, [7], 2, due_ms=12.0)
+    view.on_service(0, 3.0)  # a call of 3 inputs: 3 ms; job 1 behind it moves with it
+    assert view.open_executions("m")[0] == [0, TRT4, 3, 12.0]
+    assert view.scheduled_at(0) == (5.0, 8.0) and view.scheduled_at(1) == (8.0, 10.0)
+    view.on_completed(90, 5.0)
+    view.on_started(0, 5.0)
+    view.on_service(0, 9.0)  # started: too late to change
+    assert view.scheduled_at(1) == (8.0, 10.0)
+
+
+def joins_view(pol, due0=20.0):
+    """`fast` busy until 5; job 0 bound there on batch 4 (one input, 2 ms: 5 -> 7), deadline ``due0``."""
+    view = ClusterView(two_site_testbed().nodes, pol.queue_discipline)
+    busy(view, "fast", 90, 5.0)
+    job0 = Job(0, "m", due0, "e", 0.0)
+    view.on_placed(job0, Placement(0, "fast", TRT4, priority=due0), "accel", 1, 0.5, 2.0)
+    return view
+
+
+def test_joinable_takes_a_longer_call_only_when_asked_and_every_member_and_queued_job_stays_on_time():
+    tb = two_site_testbed()
+    pol = Policy()
+    pol.prepare(batch_profile(b2_ms=2.0), tb.nodes, tb.network, np.random.default_rng(0))
+    view = joins_view(pol)
+    view.on_riders(0, [5], 1)  # a second input already rides: a third makes the call 3 ms
+    job = Job(1, "m", 10.0, "e", 0.0)
+    assert pol.joinable(job, view, 10.0) is None
+    lid, i, e, tr, finish, longer = pol.joinable(job, view, 10.0, lengthen=True)
+    assert (lid, i, e.config, tr, longer) == (0, 0, TRT4, 0.5, True) and finish == pytest.approx(8.0)  # 5 + 3
+    assert pol.joinable(job, view, 7.9, lengthen=True) is None  # the job's own deadline
+    view.on_riders(0, [], 0, due_ms=7.5)  # a member due at 7.5 would be made late
+    assert pol.joinable(job, view, 10.0, lengthen=True) is None
+    # a queued on-time job behind the execution that the longer call would make late
+    for queues in ("fifo", "priority"):
+        pol.queue_discipline = queues
+        view = joins_view(pol)
+        view.on_riders(0, [5], 1)
+        view.on_placed(Job(2, "m", 9.5, "e", 0.0), Placement(2, "fast", TRT, priority=30.0, protect_until_ms=9.5),
+                       "accel", 1, 0.5, 2.0)  # runs 7 -> 9, due 9.5; behind a 3 ms call it would end at 10
+        assert view.lengthened_late(0, 1.0) == 1 and view.lengthened_late(0, 0.4) == 0
+        assert pol.joinable(job, view, 10.0, lengthen=True) is None, queues
+
+
+def test_synergai_joins_a_longer_call_before_holding_a_job_that_misses_elsewhere():
+    tb = two_site_testbed()
+    for name, joins in (("synergai", 0), ("synergai_free_joins", -1)):
+        pol = make_policy(name)
+        pol.prepare(batch_profile(b2_ms=2.0), tb.nodes, tb.network, np.random.default_rng(0))
+        view = joins_view(pol, due0=8.0)
+        view.on_riders(0, [5], 1)
+        busy(view, "slow", 91, 50.0)
+        busy(view, "vm", 92, 50.0, "cpu", 2)
+        # job 1 (target 8.5): behind job 0 on fast it would run 7 -> 9; ahead of it, job 0 (due 8) would end at 9:
+        # no option meets it; riding in job 0's call (now 3 inputs, 3 ms) all finish at 8
+        [p] = pol.schedule([Job(1, "m", 8.5, "e", 0.0)], view)
+        assert p.joins == joins, name
+        if joins == 0:
+            assert (p.node, p.config) == ("fast", TRT4) and p.predicted_latency_ms == pytest.approx(8.0)
+        else:
+            assert p.held
+    # in the simulator, four jobs at once with a 3.6 ms target: job 0 on fast (0.5 -> 2.5), job 1 joins for free;
+    # job 2 meets its target nowhere on its own but in job 0's call, then 3 ms (0.5 -> 3.5); job 3 joins for free
+    j = simulate(tb, batch_profile(b2_ms=2.0), make_policy("synergai"), stream([0] * 4, 3.6),
+                 seed=1).jobs.set_index("job_id")
+    assert (j.status == "completed").all() and list(j.batch_jobs) == [4] * 4 and list(j.finish_ms) == [3.5] * 4
+    j = simulate(tb, batch_profile(b2_ms=2.0), make_policy("synergai_free_joins"), stream([0] * 4, 3.6),
+                 seed=1).jobs.set_index("job_id")
+    # free joins only: job 1's free join fails the check of the job alone (behind job 0 it would end at 4.5), so jobs 1-3
+    # are held and fail at their deadlines
+    assert list(j.status) == ["completed", "failed", "failed", "failed"] and (j.batch_jobs == 1).all()

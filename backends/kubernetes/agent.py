@@ -20,8 +20,8 @@ local-hardware mode the worker really runs the batch: one ``run_inference`` over
 
 A joiner (``synergai.io/batch-join`` = its leader's pod, ``Placement.joins``) is decided when its own input has
 arrived, first come first served: it becomes a member of the leader's execution if that is on this node, not
-started, of the same config and takes its queries without a longer service (``ProfileEntry.takes_more``);
-otherwise -- started, full, ended, or not seen here (yet) -- it runs alone, queued like any pod. This is the
+started, of the same config and its last call has room for the joiner's queries (``ProfileEntry.has_room``;
+the call may then run longer, which the policy chose); otherwise -- started, full, ended, or not seen here (yet) -- it runs alone, queued like any pod. This is the
 simulator's outcome (a job joins iff its input arrives before the execution starts and there is room), and it
 never waits. The outcome goes onto the pod (``batch-join-result``: ``joined`` / ``alone``) before it turns
 Running, so the scheduler re-records a joiner that ran alone as a placement of its own.
@@ -482,7 +482,7 @@ class NodeAgent:
                      and r.pod.metadata.name == name and r.pod.metadata.namespace == ns), None)
         ok = (lead is not None and not lead.done and math.isnan(lead.start_ms) and lead.node == run.node
               and lead.entry is run.entry
-              and run.entry.takes_more(sum(m.queries for m in lead.members.values()), run.queries))
+              and run.entry.has_room(sum(m.queries for m in lead.members.values()), run.queries))
         md = run.pod.metadata
         self._write(run.uid, self.api.patch_namespaced_pod, md.name, md.namespace,
                     {"metadata": {"annotations": {N.ANN_BATCH_JOIN_RESULT: "joined" if ok else "alone"}}})

@@ -41,9 +41,10 @@ Extension points, in the order a pod meets them (kube-scheduler's framework, red
   ``batch_wait_s``); a rider whose own Binding fails is decided afresh like any pod whose bind failed;
 - **joins** (``Placement.joins``): the job's own filters are re-checked as for any bind. It rides in the named
   execution only if that leader is bound here to the same node and config, is not a member of another execution,
-  is still open in the view (not seen started) and its config takes the job's queries without a longer service
-  (``ProfileEntry.takes_more``): then its Binding names the leader pod (``synergai.io/batch-join``), is written
-  after the leader's, and the view counts it as a rider (``on_riders``). Otherwise it is bound as an ordinary
+  is still open in the view (not seen started) and its last call has room for the job's queries
+  (``ProfileEntry.has_room``; whether a longer call is worth it is the policy's choice): then its Binding names
+  the leader pod (``synergai.io/batch-join``), is written after the leader's, and the view counts it as a rider
+  (``on_riders``) and re-times the execution (``on_service``). Otherwise it is bound as an ordinary
   placement on that node and config -- ``joins`` is advice, as in the simulator, and a joiner is never held (a
   joiner's own ``riders``, if a policy gave any, stay held, as in the simulator). The
   node agent has the last word when the joiner's input arrives (``synergai.io/batch-join-result``); one it ran
@@ -419,8 +420,24 @@ class Scheduler:
         view.on_placed(job, pl, entry.resource, entry.units, view.now_ms + transfer,
                        entry.service_ms(job.queries + sum(r.queries for r in riders)))
         if riders:
-            view.on_riders(job.id, [r.id for r in riders], sum(r.queries for r in riders))
+            view.on_riders(job.id, [r.id for r in riders], sum(r.queries for r in riders),
+                           min(r.arrival_ms + r.qos_ms for r in riders))
         return True
+
+    def _retime(self, lp: _Placed, changed: int) -> None:
+        """A leader's execution gained (``changed`` > 0) or lost (< 0) a joiner of that many queries: where that
+        makes its call longer or shorter, the view's predicted service follows (as the simulator's ``_join`` and
+        ``_split``)."""
+        if self.view is None or lp.started or lp.node not in self.view.index:
+            return
+        queries = lp.job.queries + sum(self._placed[r].job.queries for r in lp.riders if r in self._placed)
+        try:
+            entry = self.profile.entry(lp.job.model, self.view.node(lp.node).device_type, lp.placement.config)
+        except KeyError:
+            return
+        before = queries - changed if changed > 0 else queries
+        if not entry.takes_more(before, abs(changed)):
+            self.view.on_service(lp.job.id, entry.service_ms(queries))
 
     # ------------------------------------------------------------------ pods we did not place
     def _add_foreign(self, uid: str, node: str, units: dict) -> None:
@@ -613,9 +630,12 @@ class Scheduler:
     def _join_alone(self, uid: str, p: _Placed) -> None:
         """A joiner the node agent ran on its own (the execution had started, had no room, or was not there): a
         placement of its own in the view, as the simulator's ``_split``."""
+        lead = self._placed.get(p.leader) if p.leader is not None else None
         self._unlink(uid, p)
         p.leader, p.joined = None, False
         self.stats.joins_alone += 1
+        if lead is not None:
+            self._retime(lead, -p.job.queries)
         if self.view is not None:
             self.view.on_completed(p.job.id)
             self._record(p.job, p.placement)
@@ -758,7 +778,7 @@ class Scheduler:
         o = view.open_executions(job.model).get(pl.joins)
         if (lp is None or lp.leader is not None or lp.started or lp.node != pl.node or lp.placement.config != pl.config
                 or lp.job.model != job.model or o is None or o[0] != view.index[pl.node] or o[1] != pl.config
-                or not self.profile.entry(job.model, view.node(pl.node).device_type, pl.config).takes_more(
+                or not self.profile.entry(job.model, view.node(pl.node).device_type, pl.config).has_room(
                     o[2], job.queries)):
             self.stats.joins_refused += 1
             return None
@@ -772,7 +792,8 @@ class Scheduler:
         ann[N.ANN_BATCH_JOIN] = lp.name
         self._placed[uid] = _Placed(job, pl.node, pl, leader=luid, joined=True, name=pod.metadata.name)
         lp.riders.append(uid)
-        self.view.on_riders(lp.job.id, [job.id], job.queries)
+        self.view.on_riders(lp.job.id, [job.id], job.queries, job.arrival_ms + job.qos_ms)
+        self._retime(lp, job.queries)
         self.ledger.hold(uid, pl.node, job.constraints.requests if job.constraints else ())
         self._inflight.add(uid)
         self.stats.joins += 1

@@ -112,7 +112,8 @@ class SynergAIPolicy(Policy):
     def __init__(self, percentile: float = 0.9, objective: str = "marginal_cost", config_selection: bool = True,
                  config_knobs=KNOBS, tail_aware: bool = True, online_correction: bool = False,
                  correction_weight: float = 0.05, admission: bool = False, queues: str = "edf", late: str = "hold",
-                 late_delay: float = 10.0, price_every: int = 256, bind: str = "immediate", batching: bool = True):
+                 late_delay: float = 10.0, price_every: int = 256, bind: str = "immediate", batching: bool = True,
+                 join_longer: bool = True):
         if not 0.5 <= percentile < 1.0:
             raise TypeError(f"percentile must be in [0.5, 1), got {percentile}")
         if objective not in OBJECTIVES:
@@ -140,6 +141,9 @@ class SynergAIPolicy(Policy):
             raise TypeError(f"batching must be true or false, got {batching!r}")
         self.queues, self.late, self.price_every, self.bind = queues, late, price_every, bind
         self.batching = batching
+        if not isinstance(join_longer, bool):
+            raise TypeError(f"join_longer must be true or false, got {join_longer!r}")
+        self.join_longer = join_longer
         self.queue_discipline = "priority" if queues == "edf" else "fifo"
 
     def prepare(self, profile, nodes, network, rng):
@@ -352,6 +356,10 @@ class SynergAIPolicy(Policy):
             # no option meets the target even on an idle node: it can only be late, and run late it would hold a
             # node other jobs need (non-preemptive) -- give up now, as a held job gives up at its deadline
             return Placement.reject(job.id, f"{self.name}: no node can meet its QoS target even when idle")
+        if self.batching and self.join_longer and on_node < 0:
+            joined = self._joined(job, view, deadline, prio, lengthen=True)
+            if joined is not None:
+                return joined
         pl, o, k = self._least_excess(job, kd, view, now, deadline, edf, factor, on_node)
         if self.late == "hold" and kd.can_meet and not pl.predicted_latency_ms <= job.qos_ms:
             # predicted late wherever it goes: wait centrally for capacity instead (load, not the job, is why
@@ -367,26 +375,36 @@ class SynergAIPolicy(Policy):
                 return batch
         return pl
 
-    def _joined(self, job, view, deadline, prio):
+    def _joined(self, job, view, deadline, prio, lengthen: bool = False):
         """Ride in an execution already bound and not started, where that still meets the target at the tail:
         it adds the job at no cost to anyone (the call's service time does not change). A join is advice: where
         the backend cannot honour it (the execution started first, or its inputs are held up) the job runs on its
-        own on that node and config, so the node must also make the target for the job alone (on the mean)."""
+        own on that node and config, so the node must also make the target for the job alone (on the mean).
+
+        ``lengthen`` (asked only when no option meets the target, before the job is held): also an execution
+        whose call the job makes longer, where every member still finishes in time and no queued on-time job
+        becomes late (``Policy.joinable``). Its queries then cost the node only the longer call's extra time,
+        less than a call of their own: under a burst, batching is what adds capacity. Neither kind of join is
+        checked for the job alone then: its alternative is waiting centrally, already predicted late."""
         q = self.percentile if self.tail_aware else None
-        j = self.joinable(job, view, deadline)
+        j = self.joinable(job, view, deadline, lengthen=lengthen)
         if j is None:
             return None
-        lid, i, e, tr, finish = j
+        lid, i, e, tr, finish, longer = j
         k = view.slowdown_at(i)
         alone = e.service_ms(job.queries)
-        margin = (e.service_ms(job.queries, q) - alone) * k if q else 0.0
+        if longer:
+            total = view.open_executions(job.model)[lid][2] + job.queries
+            margin = (e.service_ms(total, q) - e.service_ms(total)) * k if q else 0.0
+        else:
+            margin = (e.service_ms(job.queries, q) - alone) * k if q else 0.0
         if finish + max(margin, 0.0) > deadline:
             return None
-        if view.start_at(i, e.resource, e.units, view.now_ms + tr, prio) + alone * k > deadline:
+        if not lengthen and view.start_at(i, e.resource, e.units, view.now_ms + tr, prio) + alone * k > deadline:
             return None
         return Placement(job.id, self.nodes[i].name, e.config, finish - job.arrival_ms, alone * k,
-                         f"{self.name}: joins the execution of job {lid}", priority=prio,
-                         protect_until_ms=deadline - max(margin, 0.0), joins=lid)
+                         f"{self.name}: joins the execution of job {lid}" + (", a longer call" if longer else ""),
+                         priority=prio, protect_until_ms=deadline - max(margin, 0.0), joins=lid)
 
     def _batched(self, job, o, view, prio, deadline, k, tail_ok: bool = True):
         """A bind on node ``o.i`` that also runs held jobs of the model (cross-job batching): the node's config
@@ -570,3 +588,6 @@ _variant("synergai_least_capable", "The previous SynergAI: least-capable feasibl
 for _knob in KNOBS:
     _variant(f"synergai_only_{_knob}", f"Ablation: SynergAI choosing only the {_knob} (other knobs at the node's "
              "default config).", config_knobs=(_knob,))
+_variant("synergai_free_joins", "Ablation: SynergAI joining bound executions only where that costs nothing (no longer "
+         "call, and the node makes the target for the job alone), never as a last resort before holding a job.",
+         join_longer=False)
