@@ -439,6 +439,16 @@ class ClusterView:
         o[4] = service_ms
         p.version += 1
 
+    def held_up(self, job_id: int) -> bool:
+        """Whether a placed job not seen to start looks held up: its input was due at the node already and its
+        pool has the units free, yet it has not started -- a partition or a slow link holds its input, which the
+        view cannot see. Its predicted start is then a guess, so nothing should count on it (joins)."""
+        o = self._jobs.get(job_id)
+        if o is None or o[3] is None or not o[3][1] < self.now_ms:
+            return False
+        p = self._pools[o[0]][o[1]]
+        return p.cap - p.foreign - sum(u for u, _, _ in p.running.values()) >= o[2]
+
     def lengthened_late(self, job_id: int, more_ms: float) -> int:
         """How many waiting jobs predicted on time would be predicted late if placed job ``job_id`` (not seen to
         start) ran ``more_ms`` longer, slowdown included: a job that joins its execution and makes the call

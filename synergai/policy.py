@@ -281,8 +281,9 @@ class Policy:
                  lengthen: bool = False):
         """An execution already bound and not started (``view.open_executions``) that ``job`` can ride in
         (``Placement.joins``): ready node, filters pass, its queries fit the call without making it longer
-        (``ProfileEntry.takes_more``), its input reaches the node before the execution's predicted start, and
-        the predicted finish is within ``deadline_ms``. ``lengthen``: also one whose last call has room but then
+        (``ProfileEntry.takes_more``), its input reaches the node before the execution's predicted start, the
+        execution does not look held up (``view.held_up``: its input is overdue on an idle pool), and the
+        predicted finish is within ``deadline_ms``. ``lengthen``: also one whose last call has room but then
         runs longer (``ProfileEntry.has_room``), where the longer execution still finishes within every member's
         deadline and makes no queued on-time job late. The earliest such finish: (leader id, node index, entry,
         transfer ms, predicted finish, whether it lengthens the call), or None."""
@@ -305,7 +306,7 @@ class Policy:
             if tr is None:
                 continue
             s, f = view.scheduled_at(lid)
-            if now + tr > s:
+            if now + tr > s or view.held_up(lid):
                 continue
             if not free:
                 more = (e.service_ms(q + job.queries) - e.service_ms(q)) * view.slowdown_at(i)

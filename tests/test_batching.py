@@ -341,3 +341,20 @@ def test_synergai_joins_a_longer_call_before_holding_a_job_that_misses_elsewhere
     # free joins only: job 1's free join fails the check of the job alone (behind job 0 it would end at 4.5), so jobs 1-3
     # are held and fail at their deadlines
     assert list(j.status) == ["completed", "failed", "failed", "failed"] and (j.batch_jobs == 1).all()
+
+
+def test_an_execution_whose_input_is_overdue_on_an_idle_pool_looks_held_up_and_is_not_joined():
+    tb = two_site_testbed()
+    pol = Policy()
+    pol.prepare(batch_profile(b2_ms=2.0), tb.nodes, tb.network, np.random.default_rng(0))
+    view = ClusterView(tb.nodes, "priority")
+    job0 = Job(0, "m", 20.0, "e", 0.0)
+    view.on_placed(job0, Placement(0, "fast", TRT4, priority=20.0), "accel", 1, 0.5, 2.0)  # input due at 0.5
+    job = Job(1, "m", 20.0, "e", 0.0)
+    assert not view.held_up(0) and pol.joinable(job, view, 20.0)[0] == 0  # in flight: both inputs are in at 0.5
+    view.on_clock(3.0)  # due 2.5 ms ago on an idle board, not started: a partition or a slow link holds it
+    assert view.held_up(0) and pol.joinable(job, view, 20.0, lengthen=True) is None
+    busy(view, "fast", 90, 9.0)  # the board is busy: the execution may well be queued behind that
+    assert not view.held_up(0) and pol.joinable(job, view, 20.0)[0] == 0
+    view.on_started(0, 3.0)
+    assert not view.held_up(0)

@@ -599,6 +599,53 @@ def test_scheduler_binds_a_join_into_an_open_execution_else_alone_and_records_on
     assert {x[3][N.ANN_BATCH] for x in binds.values()} == {"4"}
 
 
+def test_scheduler_takes_a_join_that_makes_the_call_longer_and_retimes_the_execution_in_the_view():
+    """A join whose inputs make the leader's call longer (batch 1: 5 ms; two inputs need the batch-4 call, 10 ms) is
+    the policy's choice: the scheduler binds it while the call has room (``ProfileEntry.has_room``) and the view's
+    execution runs the longer call; when the agent runs the joiner alone, the execution is back to 5 ms."""
+    from conftest import entry, single_node_testbed
+
+    from backends.kubernetes.scheduler import Scheduler
+    from synergai.domain import Config, Placement
+    from synergai.policy import Policy
+    from synergai.profile import DeterministicDist, PerformanceProfile
+
+    b1, b4 = Config("tensorrt", "int8", 1, 0, "MAXN"), Config("tensorrt", "int8", 4, 0, "MAXN")
+
+    class JoinFirst(Policy):
+        name = "join_first"
+
+        def schedule(self, jobs, view):
+            return [Placement(j.id, "n0", b4, 10.0, 10.0, "join", joins=0 if j.id else -1) for j in jobs]
+
+    clk, api = _ManualClock(), _FakeApi()
+    prof = PerformanceProfile([entry("dev", "m", DeterministicDist(5.0), config=b1),
+                               entry("dev", "m", DeterministicDist(10.0), config=b4)])
+    s = Scheduler(api, JoinFirst(), prof, single_node_testbed().network, clock=clk)
+    try:
+        s._sync_nodes([_node("n0")])
+        pods = {x: _job_pod(x, 100) for x in "ab"}
+        s._pod_event(pods["a"])
+        s._schedule_due()
+        a = s._job_ids["uid-a"]
+        start, finish = s.view.scheduled_at(a)
+        assert finish - start == pytest.approx(5.0)  # one input: the batch-1 call
+        s._pod_event(pods["b"])
+        s._schedule_due()
+        assert s._placed["uid-b"].leader == "uid-a" and (s.stats.joins, s.stats.joins_refused) == (1, 0)
+        start, finish = s.view.scheduled_at(a)
+        assert finish - start == pytest.approx(10.0) and s.view.open_executions("m")[a][2] == 2
+        alone = _job_pod("b", 100)
+        alone.spec.node_name = "n0"
+        alone.metadata.annotations[N.ANN_BATCH_JOIN_RESULT] = "alone"
+        s._pod_event(alone)
+        start, finish = s.view.scheduled_at(a)
+        assert finish - start == pytest.approx(5.0) and s.stats.joins_alone == 1
+    finally:
+        s._pool.shutdown(wait=True)
+        s._events.shutdown(wait=True)
+
+
 def test_agent_joins_a_joiner_into_a_queued_execution_else_runs_it_alone():
     """A joiner decided when its input arrives: into its leader's queued execution (same start, finish, service;
     batch-jobs / batch-queries on both; units booked once) when there is room; alone -- queued like any pod -- when

@@ -40,7 +40,10 @@ Online, per job (``objective="marginal_cost"``, the default):
    rides in an execution already bound and not started if it meets its target there at the tail and its inputs
    make the call no longer (``Placement.joins``): it then costs nobody anything. A bind (feasible, or least
    excess within the target) also takes held jobs of the model along as riders, over the node's configs, where
-   every member still meets its target and no queued on-time job becomes late (``Policy.batch_on``).
+   every member still meets its target and no queued on-time job becomes late (``Policy.batch_on``). A job that
+   no option meets, before it is held, joins an execution whose call it makes longer (``join_longer``, the
+   default), where every member still makes its deadline and no queued on-time job becomes late: its inputs
+   cost the node only the longer call's extra time, which in a burst is the capacity that batching adds.
 
 Other objectives (kept so the change is measured): ``least_capable`` (the previous default: the option on the
 device type that is slowest for the model, then least unit-ms, then least energy), ``energy``, ``fastest``.
