@@ -80,9 +80,10 @@ class Placement:
     ``riders`` (cross-job batching): ids of held jobs of the same model that run in this job's execution on the
     same node and config -- one sequence of ``ceil(total queries / batch)`` calls that all of them wait for,
     sharing its service time and energy (``synergai.central``, "Batches"). ``joins`` >= 0: run this job in the
-    execution of job ``joins``, already bound to the same node and config and not started, if it has room (its
-    calls take this job's queries too, so its service time does not change); otherwise -- started, no room, or
-    this job's input reaches the node after it starts -- the job runs on its own there."""
+    execution of job ``joins``, already bound to the same node and config and not started, if its last call has
+    room for this job's queries (``ProfileEntry.has_room``; the fuller call may run longer, and every member
+    waits for it); otherwise -- started, no room, or this job's input reaches the node after it starts -- the
+    job runs on its own there."""
 
     job_id: int
     node: str | None
