@@ -92,10 +92,7 @@ class _Run:
     def start(self):
         sim = self.sim
         self.t_start = now = sim.env.now
-        if sim._open_runs:
-            sim._open_runs.pop(self.job.id, None)
-        if self.riders and any(r.arrive > now for r in self.riders):
-            sim._split(self, now)
+        sim._starting(self, now)
         self.svc = svc = sim.sampler.draw_for(self.entry, self.queries)
         sim.view.on_started(self.job.id, self.t_start)
         sim.env.timeout(svc).callbacks.append(self.finished)
@@ -316,8 +313,8 @@ class Simulation:
 
     def _launch(self, job, pl, i, entry, t_dec, transfer, riders=(), delay=None):
         run = self._run_cls(self, job, pl, i, entry, self.pools[i][entry.resource], t_dec, transfer, riders, delay)
-        if entry.config.batch > job.queries and run.t_start != run.t_start and run.rider_transfer(job, 0.0) is not None:
-            self._open_runs[job.id] = run  # room left and not started (nor dropped): others may join it
+        if entry.config.batch > job.queries and run.rider_transfer(job, 0.0) is not None:
+            self._open_runs[job.id] = run  # room left (and not dropped): others may join it until it starts
 
     def _join(self, job, pl, i, entry, transfer, now) -> bool:
         """``Placement.joins``: ride in that execution if it still has room (else the caller binds the job alone)."""
@@ -327,29 +324,30 @@ class Simulation:
         transfer = run.rider_transfer(job, transfer)
         if transfer is None:
             return False
-        longer = not entry.takes_more(run.queries, job.queries)
+        before = run.queries
         run.riders = (*run.riders, _Rider(job, transfer, now + transfer, now, pl, pl.predicted_latency_ms))
         self.view.on_riders(run.job.id, [job.id], job.queries, job.arrival_ms + job.qos_ms)
-        if longer:  # the fuller call runs longer: so does the view's execution
-            self.view.on_service(run.job.id, entry.service_ms(run.queries))
+        self.view.on_queries(run.job.id, entry, before, run.queries)  # a fuller call may run longer
         return True
+
+    def _starting(self, run, now):
+        """An execution starts: no one joins it any more; a joined rider whose input is not in runs alone."""
+        if self._open_runs:
+            self._open_runs.pop(run.job.id, None)
+        if run.riders and any(r.arrive > now for r in run.riders):
+            self._split(run, now)
 
     def _split(self, run, now):
         """An execution starts before a joined rider's input has arrived: that rider runs on its own."""
-        keep = []
+        before, entry = run.queries, run.entry
         for r in run.riders:
-            if r.arrive <= now:
-                keep.append(r)
-                continue
-            job, entry = r.job, run.entry
-            self.view.on_completed(job.id, now)  # no longer a rider: placed on its own
-            self.view.on_placed(job, r.pl, entry.resource, entry.units, r.arrive, entry.service_ms(job.queries))
-            self._launch(job, r.pl, run.i, entry, r.t_dec, r.transfer, (), r.arrive - now)
-        if len(keep) < len(run.riders):
-            left = run.queries - sum(r.job.queries for r in keep) - run.job.queries
-            run.riders = tuple(keep)
-            if not run.entry.takes_more(run.queries, left):  # they had made the call longer: it is shorter now
-                self.view.on_service(run.job.id, run.entry.service_ms(run.queries))
+            if r.arrive > now:
+                job = r.job
+                self.view.on_completed(job.id, now)  # no longer a rider: placed on its own
+                self.view.on_placed(job, r.pl, entry.resource, entry.units, r.arrive, entry.service_ms(job.queries))
+                self._launch(job, r.pl, run.i, entry, r.t_dec, r.transfer, (), r.arrive - now)
+        run.riders = tuple(r for r in run.riders if r.arrive <= now)
+        self.view.on_queries(run.job.id, entry, before, run.queries)  # shorter, if they had made it longer
 
     def _how_of(self, job, pl):
         key = (job.model, job.origin_site, job.private, job.input_bytes, job.queries, pl.node, pl.config)

@@ -141,10 +141,7 @@ class _FaultRun(_Run):
     def start(self):
         sim = self.sim
         self.t_start = now = sim.env.now
-        if sim._open_runs:
-            sim._open_runs.pop(self.job.id, None)
-        if self.riders and any(r.arrive > now for r in self.riders):
-            sim._split(self, now)
+        sim._starting(self, now)
         self.svc = svc = sim.sampler.draw_for(self.entry, self.queries) * sim.faults.factor[self.i]
         sim.view.on_started(self.job.id, self.t_start)
         self.state, self.cb = RUNNING, self.finished

@@ -424,6 +424,14 @@ class ClusterView:
             if due_ms < o[3]:
                 o[3] = due_ms
 
+    def on_queries(self, job_id: int, entry, before: int, after: int) -> None:
+        """A placed execution not seen to start, on ``entry``'s config, runs ``after`` inputs instead of ``before``
+        (a job joined it or left it, ``Placement.joins``). Where that changes its call's length (not
+        ``entry.takes_more``), its predicted service follows (``on_service``); a free join leaves it as placed."""
+        lo = min(before, after)
+        if not entry.takes_more(lo, max(before, after) - lo):
+            self.on_service(job_id, entry.service_ms(after))
+
     def on_service(self, job_id: int, service_ms: float) -> None:
         """A placed execution not seen to start will run ``service_ms`` (no slowdown) instead: a job joined it
         and its call runs longer, or a joiner left it (``Placement.joins``)."""
@@ -432,9 +440,7 @@ class ClusterView:
             return
         i, resource, units, item, _ = o
         p = self._pools[i][resource]
-        k = bisect.bisect_left(p.waiting, item)
-        if not (k < len(p.waiting) and p.waiting[k] is item):
-            k = p.waiting.index(item)
+        k = _position(p.waiting, item)
         o[3] = p.waiting[k] = item[:5] + (service_ms,) + item[6:]
         o[4] = service_ms
         p.version += 1
@@ -459,9 +465,7 @@ class ClusterView:
         i, resource, _, item, _ = o
         p = self._pools[i][resource]
         now, slow = self.now_ms, self._slow[i]
-        k = bisect.bisect_left(p.waiting, item)
-        if not (k < len(p.waiting) and p.waiting[k] is item):
-            k = p.waiting.index(item)
+        k = _position(p.waiting, item)
         before = p.serve(self._floor(now), slow)
         p.waiting[k] = item[:5] + (item[5] + more_ms / slow,) + item[6:]
         try:
@@ -486,11 +490,7 @@ class ClusterView:
         if self._open_of:
             self._close(job_id)
         p = self._pools[i][resource]
-        k = bisect.bisect_left(p.waiting, item)
-        if k < len(p.waiting) and p.waiting[k] is item:
-            del p.waiting[k]
-        else:
-            p.waiting.remove(item)
+        del p.waiting[_position(p.waiting, item)]
         p.running[job_id] = (units, self.now_ms, svc)
         p.version += 1
         o[3] = None
@@ -513,11 +513,7 @@ class ClusterView:
         if item is None:
             p.running.pop(job_id, None)
         else:
-            k = bisect.bisect_left(p.waiting, item)
-            if k < len(p.waiting) and p.waiting[k] is item:
-                del p.waiting[k]
-            else:
-                p.waiting.remove(item)
+            del p.waiting[_position(p.waiting, item)]
         p.version += 1
         self._outstanding[i] -= 1
         self._allocated[i][resource] -= units
@@ -554,3 +550,11 @@ class ClusterView:
     def waiting_jobs(self, name: str, resource: str) -> list[int]:
         """Job ids placed on the pool and not seen to start, in the order the node will serve them."""
         return [w[3] for w in self._pools[self.index[name]][resource].waiting]
+
+
+def _position(waiting: list, item: tuple) -> int:
+    """Where ``item`` (that very tuple) is in a pool's sorted ``waiting`` list."""
+    k = bisect.bisect_left(waiting, item)
+    if k < len(waiting) and waiting[k] is item:
+        return k
+    return waiting.index(item)

@@ -305,8 +305,10 @@ class Policy:
             tr = self._rider_transfer(job, i, e)
             if tr is None:
                 continue
+            if view.held_up(lid):
+                continue
             s, f = view.scheduled_at(lid)
-            if now + tr > s or view.held_up(lid):
+            if now + tr > s:
                 continue
             if not free:
                 more = (e.service_ms(q + job.queries) - e.service_ms(q)) * view.slowdown_at(i)

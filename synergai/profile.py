@@ -132,6 +132,7 @@ class ProfileEntry:
         self._quantiles: dict[float, float] = {}  # q -> per-call quantile, computed once
         self._siblings: tuple[ProfileEntry, ...] = (self,)  # same config but the batch, by batch (set by the profile)
         self._plans: dict[int, tuple] = {}
+        self._owner = None  # the profile this entry is in (an entry's index and siblings are that profile's)
         self.p50_ms = self.dist.quantile(0.5)
         self.mean_ms = self.dist.mean_ms
 
@@ -217,8 +218,8 @@ class PerformanceProfile:
         self._by_key: dict[tuple, ProfileEntry] = {}
         self._by_pair: dict[tuple[str, str], list[ProfileEntry]] = {}
         for e in entries:
-            if getattr(e, "_owner", None) is not None:  # in another profile: its index and batch siblings are
-                e = replace(e)  # that profile's, so this one takes a copy
+            if e._owner is not None:  # in another profile: its index and batch siblings are that profile's,
+                e = replace(e)  # so this one takes a copy
             e._owner = self
             if e.key in self._by_key:
                 raise ValueError(f"duplicate profile entry {e.key}")
@@ -235,7 +236,7 @@ class PerformanceProfile:
                             e.units), []).append(e)
         for group in kin.values():
             group.sort(key=lambda e: e.config.batch)
-            for e in group:
+            for e in group:  # plans cached before the entry had its siblings are stale
                 e._siblings, e._plans = tuple(group), {}
         self._default: dict[tuple[str, str], ProfileEntry] = {}
 

@@ -435,9 +435,7 @@ class Scheduler:
             entry = self.profile.entry(lp.job.model, self.view.node(lp.node).device_type, lp.placement.config)
         except KeyError:
             return
-        before = queries - changed if changed > 0 else queries
-        if not entry.takes_more(before, abs(changed)):
-            self.view.on_service(lp.job.id, entry.service_ms(queries))
+        self.view.on_queries(lp.job.id, entry, queries - changed, queries)
 
     # ------------------------------------------------------------------ pods we did not place
     def _add_foreign(self, uid: str, node: str, units: dict) -> None:
